@@ -1,0 +1,36 @@
+# edgeai: top-level tasks. `make test` is what CI runs (after .ci/run installs what it needs).
+PYTHON ?= python3
+FUZZ_ITERATIONS ?= 200000
+
+.PHONY: all firmware firmware-test lint pytest test fuzz bench clean
+
+all: firmware
+
+firmware:
+	$(MAKE) -C firmware all
+
+# The C tests, plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
+firmware-test:
+	$(MAKE) -C firmware all test
+	$(MAKE) -C firmware SAN=1 all test
+
+lint:
+	$(PYTHON) -m ruff check edgeai tests benchmarks
+	$(PYTHON) -m mypy
+
+pytest: firmware
+	$(MAKE) -C firmware SAN=1 tools
+	$(PYTHON) -m pytest -q
+
+test: firmware-test lint pytest
+
+# Long fuzzing of the blob loader (sanitized build) on the four MLPerf Tiny models.
+fuzz:
+	$(MAKE) -C firmware SAN=1 tools
+	$(PYTHON) benchmarks/fuzz_loader.py --iterations $(FUZZ_ITERATIONS)
+
+bench:
+	$(PYTHON) benchmarks/models.py
+
+clean:
+	rm -rf build

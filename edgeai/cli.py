@@ -1,0 +1,138 @@
+"""The ``edgeai`` command: parses arguments, calls the API, prints. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import EdgeAIError
+
+
+def _progress(label: str) -> Any:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+    tty = sys.stderr.isatty()
+
+    def show(done: int, total: int) -> None:
+        if not tty:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .compiler import compile_model
+
+    out = Path(args.output) if args.output else Path(args.model).with_suffix(".eai")
+    c = compile_model(args.model)
+    try:
+        out.write_bytes(c.data)
+    except OSError as e:
+        raise EdgeAIError(f"{out}: cannot write the blob ({e.strerror})") from None
+    print(
+        f"{out}: {len(c.blob.ops)} ops, blob {c.blob_bytes} bytes (weights {c.weights_bytes}), "
+        f"arena {c.arena_bytes} bytes (lower bound {c.arena_lower_bound_bytes})"
+    )
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect import inspect_file
+
+    info = inspect_file(args.blob)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{'#':>3}  {'operator':<18} {'output shape':<18} params")
+    for op in info["operators"]:
+        params = " ".join(f"{k}={v}" for k, v in op["params"].items())
+        print(f"{op['index']:>3}  {op['op']:<18} {tuple(op['output_shape'])!s:<18} {params}")
+    print()
+    print(f"{'#':>3}  {'tensor':<40} {'kind':<5} {'dtype':<5} {'shape':<18} {'offset':>8} {'bytes':>8}")
+    for t in info["tensors"]:
+        name = t["name"] if len(t["name"]) <= 40 else "…" + t["name"][-39:]
+        print(
+            f"{t['index']:>3}  {name:<40} {t['kind']:<5} {t['dtype']:<5} {tuple(t['shape'])!s:<18} "
+            f"{t['offset']:>8} {t['bytes']:>8}"
+        )
+    print()
+    for k in ("arena_bytes", "arena_lower_bound_bytes", "weights_bytes", "blob_bytes"):
+        print(f"{k}: {info[k]}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    report = verify(
+        args.model, samples=args.samples, input_files=args.input or (), seed=args.seed, progress=_progress("verify")
+    )
+    for s in report.skipped:
+        print(f"skipped {s}")
+    print(f"{report.model}: {report.samples} samples, backends {', '.join(report.backends)}")
+    print(f"  {'pair':<16} {'compared':>10} {'mismatched':>10} {'max |diff|':>10}")
+    for p in report.pairs:
+        print(f"  {p.a + ' vs ' + p.b:<16} {p.compared_elements:>10} {p.mismatched_elements:>10} {p.max_abs_diff:>10}")
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        except OSError as e:
+            raise EdgeAIError(f"{args.json}: cannot write the report ({e.strerror})") from None
+    print("identical" if report.ok else "MISMATCH: the backends disagree")
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edgeai", description="Run int8 models on ESP32-class boards.")
+    ap.add_argument("--version", action="version", version=f"edgeai {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("compile", help="compile an int8 .tflite model to an .eai blob")
+    p.add_argument("model", help="model file (.tflite)")
+    p.add_argument("-o", "--output", help="output .eai file (default: MODEL with .eai)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("inspect", help="show what an .eai blob holds")
+    p.add_argument("blob", help=".eai file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("verify", help="compare TFLite reference kernels, edgeai.ref and the C runtime")
+    p.add_argument("model", help="model file (.tflite)")
+    p.add_argument("--samples", type=int, default=50, help="random inputs (default 50)")
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="FILE",
+        help="real inputs: raw int8 .bin or .npy (float is quantized); repeatable",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.set_defaults(func=cmd_verify)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except EdgeAIError as e:
+        print(f"edgeai: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("edgeai: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""``edgeai compile``: a model file in, an ``.eai`` blob out, with the facts about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .blob import KIND_ARENA, Blob, write_blob
+from .errors import EdgeAIError
+from .frontends.tflite import load_tflite
+from .ir import QGraph
+from .lower import lower
+from .planner import plan_arena
+
+
+@dataclass
+class Compiled:
+    """A compiled model: the blob bytes and the numbers a user asks about."""
+
+    name: str
+    blob: Blob
+    data: bytes
+    arena_lower_bound_bytes: int
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.blob.arena_bytes
+
+    @property
+    def weights_bytes(self) -> int:
+        return self.blob.weights_bytes
+
+    @property
+    def blob_bytes(self) -> int:
+        return len(self.data)
+
+
+def load_graph(path: str | Path) -> QGraph:
+    """Read a model file with the front end its suffix names."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".tflite":
+        return load_tflite(p)
+    if not p.exists():
+        raise EdgeAIError(f"{p}: no such file")
+    raise EdgeAIError(f"{p}: unknown model type {suffix or '(no suffix)'!r}; edgeai compiles .tflite models")
+
+
+def compile_graph(graph: QGraph) -> Compiled:
+    """Lower, plan and serialize a quantized graph."""
+    blob = lower(graph)
+    plan = plan_arena(blob)
+    for i, t in enumerate(blob.tensors):
+        if t.kind == KIND_ARENA:
+            t.offset = plan.offsets[i]
+    blob.arena_bytes = plan.arena_bytes
+    return Compiled(graph.name, blob, write_blob(blob), plan.lower_bound_bytes)
+
+
+def compile_model(path: str | Path) -> Compiled:
+    """Compile a model file to an ``.eai`` blob (in memory)."""
+    return compile_graph(load_graph(path))

@@ -1,0 +1,1 @@
+"""Model front ends: each reads a file format into an ``edgeai.ir.QGraph``."""

@@ -1,0 +1,344 @@
+"""Lowering: a quantized QGraph becomes blob ops with integer requantization parameters.
+
+Every real-valued scale is turned here, once, into the Q31 multipliers and shifts that
+TFLite 2.14's reference kernels compute in their Prepare step, with the same double and
+float32 arithmetic, so the firmware and ``edgeai.ref`` never touch a float.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .blob import INT8, INT32, KIND_ARENA, KIND_CONST, NUM_PARAMS, OPCODES, Blob, BlobOp, BlobTensor
+from .errors import UnsupportedModelError
+from .ir import QGraph, QOp, QTensor
+from .quant import activation_range, quantize_multiplier, quantize_multiplier_greater_than_one
+
+_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+def _out_size(padding: str, size: int, k: int, stride: int, dilation: int) -> int:
+    eff = (k - 1) * dilation + 1
+    if padding == "SAME":
+        return (size + stride - 1) // stride
+    return (size + stride - eff) // stride
+
+
+def _pad(size: int, k: int, stride: int, dilation: int, out: int) -> int:
+    eff = (k - 1) * dilation + 1
+    return max((out - 1) * stride + eff - size, 0) // 2
+
+
+class _Lowering:
+    def __init__(self, graph: QGraph) -> None:
+        self.g = graph
+        self.tensors: list[BlobTensor] = []
+        self.ops: list[BlobOp] = []
+        self.index: dict[int, int] = {}
+
+    # -- tensors ---------------------------------------------------------------------------
+    def fail(self, op: QOp, msg: str) -> UnsupportedModelError:
+        return UnsupportedModelError(f"{self.g.name}: {op.where}: {msg}")
+
+    def act(self, op: QOp, t: int) -> int:
+        """Blob index of activation tensor ``t`` (an int8 tensor computed at run time)."""
+        if t < 0:
+            raise self.fail(op, "a required input is missing")
+        qt = self.g.tensors[t]
+        if qt.is_const:
+            raise self.fail(op, f"tensor {qt.name!r} is a constant where edgeai needs a computed activation")
+        if qt.dtype != "int8":
+            raise self.fail(op, f"tensor {qt.name!r} is {qt.dtype}; edgeai runs int8 activations only")
+        if len(qt.scale) != 1:
+            raise self.fail(op, f"activation {qt.name!r} has per-channel quantization; only per-tensor is supported")
+        if len(qt.shape) > 4:
+            raise self.fail(op, f"tensor {qt.name!r} has rank {len(qt.shape)}; at most 4 is supported")
+        if t not in self.index:
+            shape = qt.shape or (1,)
+            self.index[t] = len(self.tensors)
+            self.tensors.append(BlobTensor(qt.name, INT8, KIND_ARENA, shape, float(qt.scale[0]), int(qt.zero_point[0])))
+        return self.index[t]
+
+    def const(self, name: str, data: npt.NDArray[Any], dtype: int, scale: float = 0.0, zp: int = 0) -> int:
+        self.tensors.append(BlobTensor(name, dtype, KIND_CONST, tuple(data.shape) or (1,), scale, zp, data=data))
+        return len(self.tensors) - 1
+
+    def weights(self, op: QOp, t: int, rank: int) -> QTensor:
+        qt = self.g.tensors[t]
+        if not qt.is_const or qt.dtype != "int8":
+            raise self.fail(
+                op,
+                f"weights {qt.name!r} must be a constant int8 tensor "
+                f"(got {qt.dtype}{'' if qt.is_const else ', computed'})",
+            )
+        if len(qt.shape) != rank:
+            raise self.fail(op, f"weights {qt.name!r} have shape {qt.shape}; expected rank {rank}")
+        return qt
+
+    def bias(self, op: QOp, channels: int) -> int:
+        if len(op.inputs) < 3 or op.inputs[2] < 0:
+            return -1
+        qt = self.g.tensors[op.inputs[2]]
+        if not qt.is_const or qt.dtype != "int32" or qt.data is None:
+            raise self.fail(op, f"bias {qt.name!r} must be a constant int32 tensor")
+        if qt.data.size != channels:
+            raise self.fail(op, f"bias {qt.name!r} has {qt.data.size} values for {channels} output channels")
+        return self.const(qt.name, qt.data.reshape(channels).astype("<i4"), INT32)
+
+    def requant(self, op: QOp, name: str, in_t: QTensor, w: QTensor, out_t: QTensor, channels: int) -> tuple[int, int]:
+        """Per-channel (multiplier, shift) tensors, as TFLite's PopulateConvolutionQuantizationParams."""
+        ws = w.scale
+        if len(ws) not in (1, channels):
+            raise self.fail(op, f"weights {w.name!r} have {len(ws)} scales for {channels} output channels")
+        in_scale = float(in_t.scale[0])
+        out_scale = float(out_t.scale[0])
+        n = len(ws)  # per-tensor weights keep a single (multiplier, shift) pair
+        mults = np.zeros(n, "<i4")
+        shifts = np.zeros(n, "<i4")
+        for c in range(n):
+            real = in_scale * float(ws[c]) / out_scale
+            try:
+                mults[c], shifts[c] = quantize_multiplier(real)
+            except ValueError as e:
+                raise self.fail(op, f"output channel {c}: {e}") from None
+        return (
+            self.const(f"{name}/multiplier", mults, INT32),
+            self.const(f"{name}/shift", shifts, INT32),
+        )
+
+    def activation(self, op: QOp, out_t: QTensor) -> tuple[int, int]:
+        a = op.options.get("activation", "NONE")
+        if a not in _ACTIVATIONS:
+            raise self.fail(op, f"fused activation {a} is not supported (only {', '.join(_ACTIVATIONS)})")
+        return activation_range(a, float(out_t.scale[0]), int(out_t.zero_point[0]))
+
+    def emit(self, op: QOp, opcode: str, inputs: list[int], params: dict[int, int]) -> None:
+        p = [0] * NUM_PARAMS
+        for k, v in params.items():
+            p[k] = int(v)
+        out = self.act(op, op.outputs[0])
+        self.ops.append(BlobOp(OPCODES[opcode], inputs, out, p, name=f"#{op.index} {op.type}"))
+
+    # -- operators ---------------------------------------------------------------------------
+    def conv(self, op: QOp, depthwise: bool) -> None:
+        g = self.g
+        x = self.act(op, op.inputs[0])
+        in_t, out_t = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        w = self.weights(op, op.inputs[1], 4)
+        if len(in_t.shape) != 4 or len(out_t.shape) != 4:
+            raise self.fail(op, f"input {in_t.shape} and output {out_t.shape} must be NHWC (rank 4)")
+        n, h, wd, ci = in_t.shape
+        on, oh, ow, co = out_t.shape
+        if depthwise:
+            _, kh, kw, fco = w.shape
+            if fco != co or co % ci:
+                raise self.fail(op, f"filter {w.shape} does not match input channels {ci} and output channels {co}")
+            extra = {10: co // ci}
+        else:
+            fco, kh, kw, fci = w.shape
+            if fco != co or ci % fci or co % (ci // fci):
+                raise self.fail(op, f"filter {w.shape} does not match input channels {ci} and output channels {co}")
+            extra = {}
+        if on != n:
+            raise self.fail(op, f"batch of output {out_t.shape} differs from input {in_t.shape}")
+        o = op.options
+        sh, sw, dh, dw = o["stride_h"], o["stride_w"], o["dilation_h"] or 1, o["dilation_w"] or 1
+        if min(sh, sw, dh, dw) < 1:
+            raise self.fail(op, f"strides ({sh}, {sw}) and dilations ({dh}, {dw}) must be at least 1")
+        if o["padding"] not in ("SAME", "VALID"):
+            raise self.fail(op, "unknown padding type")
+        if (_out_size(o["padding"], h, kh, sh, dh), _out_size(o["padding"], wd, kw, sw, dw)) != (oh, ow):
+            raise self.fail(op, f"output {out_t.shape} does not follow from input {in_t.shape}, filter and strides")
+        mult, shift = self.requant(op, out_t.name, in_t, w, out_t, co)
+        assert w.data is not None
+        wi = self.const(w.name, w.data.astype(np.int8), INT8, float(w.scale[0]), 0)
+        b = self.bias(op, co)
+        lo, hi = self.activation(op, out_t)
+        self.emit(
+            op,
+            "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
+            [x, wi, b, mult, shift],
+            {
+                0: sh,
+                1: sw,
+                2: dh,
+                3: dw,
+                4: _pad(h, kh, sh, dh, oh),
+                5: _pad(wd, kw, sw, dw, ow),
+                6: -int(in_t.zero_point[0]),
+                7: int(out_t.zero_point[0]),
+                8: lo,
+                9: hi,
+                **extra,
+            },
+        )
+
+    def fully_connected(self, op: QOp) -> None:
+        g = self.g
+        if op.options.get("weights_format", 0) != 0:
+            raise self.fail(op, "shuffled weights formats are not supported")
+        x = self.act(op, op.inputs[0])
+        in_t, out_t = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        w = self.weights(op, op.inputs[1], 2)
+        co, depth = w.shape
+        elems = int(np.prod(in_t.shape or (1,)))
+        if elems % depth:
+            raise self.fail(op, f"input {in_t.shape} is not a whole number of rows of {depth}")
+        if int(np.prod(out_t.shape or (1,))) != elems // depth * co:
+            raise self.fail(op, f"output {out_t.shape} does not hold {elems // depth} x {co} values")
+        if np.any(w.zero_point != 0):
+            raise self.fail(op, f"weights {w.name!r} have a non-zero zero point; int8 weights must be symmetric")
+        mult, shift = self.requant(op, out_t.name, in_t, w, out_t, co)
+        assert w.data is not None
+        wi = self.const(w.name, w.data.astype(np.int8), INT8, float(w.scale[0]), 0)
+        b = self.bias(op, co)
+        lo, hi = self.activation(op, out_t)
+        self.emit(
+            op,
+            "FULLY_CONNECTED",
+            [x, wi, b, mult, shift],
+            {
+                0: 0,
+                6: -int(in_t.zero_point[0]),
+                7: int(out_t.zero_point[0]),
+                8: lo,
+                9: hi,
+            },
+        )
+
+    def pool(self, op: QOp) -> None:
+        g = self.g
+        x = self.act(op, op.inputs[0])
+        in_t, out_t = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        if len(in_t.shape) != 4 or len(out_t.shape) != 4:
+            raise self.fail(op, f"input {in_t.shape} and output {out_t.shape} must be NHWC (rank 4)")
+        if int(in_t.zero_point[0]) != int(out_t.zero_point[0]) or not np.isclose(
+            in_t.scale[0], out_t.scale[0], rtol=1e-6
+        ):
+            raise self.fail(op, "input and output quantization differ; a requantizing pool is not supported")
+        _n, h, wd, c = in_t.shape
+        _, oh, ow, oc = out_t.shape
+        o = op.options
+        sh, sw, fh, fw = o["stride_h"], o["stride_w"], o["filter_h"], o["filter_w"]
+        if min(sh, sw, fh, fw) < 1 or oc != c:
+            raise self.fail(op, "invalid pool window, stride or channel count")
+        if (_out_size(o["padding"], h, fh, sh, 1), _out_size(o["padding"], wd, fw, sw, 1)) != (oh, ow):
+            raise self.fail(op, f"output {out_t.shape} does not follow from input {in_t.shape}, window and strides")
+        lo, hi = self.activation(op, out_t)
+        self.emit(
+            op,
+            op.type,
+            [x],
+            {
+                0: sh,
+                1: sw,
+                2: fh,
+                3: fw,
+                4: _pad(h, fh, sh, 1, oh),
+                5: _pad(wd, fw, sw, 1, ow),
+                8: lo,
+                9: hi,
+            },
+        )
+
+    def add(self, op: QOp) -> None:
+        g = self.g
+        a, b = self.act(op, op.inputs[0]), self.act(op, op.inputs[1])
+        ta, tb, to = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        try:
+            shape = np.broadcast_shapes(ta.shape, tb.shape)
+        except ValueError:
+            raise self.fail(op, f"input shapes {ta.shape} and {tb.shape} do not broadcast") from None
+        if tuple(shape) != tuple(to.shape):
+            raise self.fail(op, f"output {to.shape} is not the broadcast of {ta.shape} and {tb.shape}")
+        left_shift = 20
+        s1, s2, so = (float(np.float32(t.scale[0])) for t in (ta, tb, to))
+        twice_max = 2.0 * max(s1, s2)
+        m1, sh1 = quantize_multiplier(s1 / twice_max)
+        m2, sh2 = quantize_multiplier(s2 / twice_max)
+        try:
+            mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * so))
+        except ValueError as e:
+            raise self.fail(op, str(e)) from None
+        lo, hi = self.activation(op, to)
+        self.emit(
+            op,
+            "ADD",
+            [a, b],
+            {
+                0: -int(ta.zero_point[0]),
+                1: m1,
+                2: sh1,
+                3: -int(tb.zero_point[0]),
+                4: m2,
+                5: sh2,
+                6: left_shift,
+                7: int(to.zero_point[0]),
+                8: lo,
+                9: hi,
+                10: mo,
+                11: sho,
+            },
+        )
+
+    def softmax(self, op: QOp) -> None:
+        g = self.g
+        x = self.act(op, op.inputs[0])
+        in_t, out_t = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        if in_t.shape != out_t.shape:
+            raise self.fail(op, f"output {out_t.shape} differs from input {in_t.shape}")
+        if int(out_t.zero_point[0]) != -128 or abs(float(out_t.scale[0]) - 1 / 256) > 0.001 / 256:
+            raise self.fail(op, "int8 softmax output must have zero point -128 and scale 1/256")
+        beta = float(np.float32(op.options.get("beta", 1.0)))
+        real = min(beta * float(in_t.scale[0]) * (1 << (31 - 5)), (1 << 31) - 1.0)
+        try:
+            mult, left_shift = quantize_multiplier_greater_than_one(real)
+        except ValueError as e:
+            raise self.fail(op, f"input scale too small for softmax ({e})") from None
+        radius = int(np.floor(1.0 * ((1 << 5) - 1) * (1 << (31 - 5)) / (1 << left_shift)))
+        self.emit(op, "SOFTMAX", [x], {0: mult, 1: left_shift, 2: -radius})
+
+    def reshape(self, op: QOp) -> None:
+        g = self.g
+        x = self.act(op, op.inputs[0])
+        in_t, out_t = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        if int(np.prod(in_t.shape or (1,))) != int(np.prod(out_t.shape or (1,))):
+            raise self.fail(op, f"output {out_t.shape} does not hold the {in_t.shape} input's values")
+        self.emit(op, "RESHAPE", [x], {})
+
+    def run(self) -> Blob:
+        for t in self.g.inputs:
+            self.act(QOp("input", [], [], index=-1), t)
+        for op in self.g.ops:
+            if len(op.outputs) != 1:
+                raise self.fail(op, f"has {len(op.outputs)} outputs; edgeai operators have one")
+            if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                self.conv(op, op.type == "DEPTHWISE_CONV_2D")
+            elif op.type == "FULLY_CONNECTED":
+                self.fully_connected(op)
+            elif op.type in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+                self.pool(op)
+            elif op.type == "ADD":
+                self.add(op)
+            elif op.type == "SOFTMAX":
+                self.softmax(op)
+            elif op.type == "RESHAPE":
+                self.reshape(op)
+            else:
+                raise self.fail(op, "is not supported")
+        outs = []
+        for t in self.g.outputs:
+            if t not in self.index:
+                raise UnsupportedModelError(
+                    f"{self.g.name}: output {self.g.tensors[t].name!r} is not computed by any operator"
+                )
+            outs.append(self.index[t])
+        return Blob(self.tensors, self.ops, [self.index[t] for t in self.g.inputs], outs)
+
+
+def lower(graph: QGraph) -> Blob:
+    """Turn a quantized graph into blob records (arena offsets not yet planned)."""
+    return _Lowering(graph).run()
