@@ -18,6 +18,8 @@ from .ir import QGraph, QOp, QTensor
 from .quant import activation_range, quantize_multiplier, quantize_multiplier_greater_than_one
 
 _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+MAX_REDUCTION = 1 << 16  # terms in one conv/fc sum (firmware EAI_MAX_REDUCTION): int32 stays exact
+MAX_SOFTMAX_DEPTH = 4095  # firmware EAI_MAX_SOFTMAX_DEPTH: the int32 sum of exps cannot wrap
 
 
 def _out_size(padding: str, size: int, k: int, stride: int, dilation: int) -> int:
@@ -152,6 +154,9 @@ class _Lowering:
             raise self.fail(op, "unknown padding type")
         if (_out_size(o["padding"], h, kh, sh, dh), _out_size(o["padding"], wd, kw, sw, dw)) != (oh, ow):
             raise self.fail(op, f"output {out_t.shape} does not follow from input {in_t.shape}, filter and strides")
+        terms = kh * kw * (1 if depthwise else w.shape[3])
+        if terms > MAX_REDUCTION:
+            raise self.fail(op, f"each output sums {terms} products; the runtime allows at most {MAX_REDUCTION}")
         mult, shift = self.requant(op, out_t.name, in_t, w, out_t, co)
         assert w.data is not None
         wi = self.const(w.name, w.data.astype(np.int8), INT8, float(w.scale[0]), 0)
@@ -189,6 +194,8 @@ class _Lowering:
             raise self.fail(op, f"input {in_t.shape} is not a whole number of rows of {depth}")
         if int(np.prod(out_t.shape or (1,))) != elems // depth * co:
             raise self.fail(op, f"output {out_t.shape} does not hold {elems // depth} x {co} values")
+        if depth > MAX_REDUCTION:
+            raise self.fail(op, f"each output sums {depth} products; the runtime allows at most {MAX_REDUCTION}")
         if np.any(w.zero_point != 0):
             raise self.fail(op, f"weights {w.name!r} have a non-zero zero point; int8 weights must be symmetric")
         mult, shift = self.requant(op, out_t.name, in_t, w, out_t, co)
@@ -292,6 +299,9 @@ class _Lowering:
             raise self.fail(op, f"output {out_t.shape} differs from input {in_t.shape}")
         if int(out_t.zero_point[0]) != -128 or abs(float(out_t.scale[0]) - 1 / 256) > 0.001 / 256:
             raise self.fail(op, "int8 softmax output must have zero point -128 and scale 1/256")
+        depth = in_t.shape[-1] if in_t.shape else 1
+        if depth > MAX_SOFTMAX_DEPTH:
+            raise self.fail(op, f"softmax over {depth} values; the runtime allows at most {MAX_SOFTMAX_DEPTH}")
         beta = float(np.float32(op.options.get("beta", 1.0)))
         real = min(beta * float(in_t.scale[0]) * (1 << (31 - 5)), (1 << 31) - 1.0)
         try:
