@@ -14,7 +14,6 @@ from pathlib import Path
 
 from edgeai.compiler import compile_model
 from edgeai.native import ROOT
-from models import MODELS  # type: ignore[import-not-found]
 
 
 def main() -> int:
@@ -29,10 +28,13 @@ def main() -> int:
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         blobs = []
-        for name, rel in MODELS.items():
-            p = Path(tmp) / f"{name}.eai"
-            p.write_bytes(compile_model(Path(args.models) / rel).data)
+        for model in sorted(Path(args.models).glob("*/*.tflite")):
+            p = Path(tmp) / f"{model.stem}.eai"
+            p.write_bytes(compile_model(model).data)
             blobs.append(str(p))
+        if not blobs:
+            print(f"no .tflite models under {args.models}", file=sys.stderr)
+            return 1
         print(f"seed {args.seed}, {args.iterations} mutants per model", flush=True)
         t0 = time.perf_counter()
         rc = subprocess.call([str(fuzz), "--iterations", str(args.iterations), "--seed", str(args.seed), *blobs])

@@ -7,6 +7,7 @@ float32 arithmetic, so the firmware and ``edgeai.ref`` never touch a float.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ from .quant import activation_range, quantize_multiplier, quantize_multiplier_gr
 _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 MAX_REDUCTION = 1 << 16  # terms in one conv/fc sum (firmware EAI_MAX_REDUCTION): int32 stays exact
 MAX_SOFTMAX_DEPTH = 4095  # firmware EAI_MAX_SOFTMAX_DEPTH: the int32 sum of exps cannot wrap
+MAX_STRIDE = 65536  # firmware EAI_MAX_STRIDE: strides, dilations, pool windows; pads up to EAI_MAX_PAD = one less
+_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2}
 
 
 def _out_size(padding: str, size: int, k: int, stride: int, dilation: int) -> int:
@@ -58,17 +61,28 @@ class _Lowering:
             raise self.fail(op, f"activation {qt.name!r} has per-channel quantization; only per-tensor is supported")
         if len(qt.shape) > 4:
             raise self.fail(op, f"tensor {qt.name!r} has rank {len(qt.shape)}; at most 4 is supported")
+        self.check_quant(op, qt)
         if t not in self.index:
             shape = qt.shape or (1,)
             self.index[t] = len(self.tensors)
             self.tensors.append(BlobTensor(qt.name, INT8, KIND_ARENA, shape, float(qt.scale[0]), int(qt.zero_point[0])))
         return self.index[t]
 
+    def check_quant(self, op: QOp, qt: QTensor) -> None:
+        """An int8 activation's scale must be positive and its zero point an int8 value."""
+        scale, zp = float(qt.scale[0]), int(qt.zero_point[0])
+        if not (math.isfinite(scale) and scale > 0):
+            raise self.fail(op, f"activation {qt.name!r} has scale {scale}; int8 activations need a positive scale")
+        if not -128 <= zp <= 127:
+            raise self.fail(op, f"activation {qt.name!r} has zero point {zp}, outside int8's -128..127")
+
     def const(self, name: str, data: npt.NDArray[Any], dtype: int, scale: float = 0.0, zp: int = 0) -> int:
         self.tensors.append(BlobTensor(name, dtype, KIND_CONST, tuple(data.shape) or (1,), scale, zp, data=data))
         return len(self.tensors) - 1
 
     def weights(self, op: QOp, t: int, rank: int) -> QTensor:
+        if t < 0:
+            raise self.fail(op, "the weights input is missing")
         qt = self.g.tensors[t]
         if not qt.is_const or qt.dtype != "int8":
             raise self.fail(
@@ -121,6 +135,15 @@ class _Lowering:
         p = [0] * NUM_PARAMS
         for k, v in params.items():
             p[k] = int(v)
+        if opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D") and (
+            max(p[0:4]) > MAX_STRIDE or max(p[4:6]) > MAX_STRIDE - 1
+        ):
+            what = "window" if opcode.endswith("POOL_2D") else "dilations"
+            raise self.fail(
+                op,
+                f"strides ({p[0]}, {p[1]}), {what} ({p[2]}, {p[3]}) or padding ({p[4]}, {p[5]}) exceed the "
+                f"runtime's limits ({MAX_STRIDE}, padding {MAX_STRIDE - 1})",
+            )
         out = self.act(op, op.outputs[0])
         self.ops.append(BlobOp(OPCODES[opcode], inputs, out, p, name=f"#{op.index} {op.type}"))
 
@@ -325,6 +348,12 @@ class _Lowering:
         for op in self.g.ops:
             if len(op.outputs) != 1:
                 raise self.fail(op, f"has {len(op.outputs)} outputs; edgeai operators have one")
+            need = _MIN_INPUTS.get(op.type, 1)
+            if len(op.inputs) < need:
+                raise self.fail(op, f"has {len(op.inputs)} input(s); {op.type} needs at least {need}")
+            out_t = self.g.tensors[op.outputs[0]]
+            if out_t.dtype == "int8" and len(out_t.scale) == 1:
+                self.check_quant(op, out_t)  # before its scale divides anything
             if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 self.conv(op, op.type == "DEPTHWISE_CONV_2D")
             elif op.type == "FULLY_CONNECTED":

@@ -105,11 +105,9 @@ def load_tflite(path: str | Path) -> QGraph:
         raise ModelFormatError(f"{p}: not a TFLite flatbuffer (no TFL3 identifier); give an int8 .tflite model")
     try:
         return _parse(p, buf)
-    except (IndexError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+    except (IndexError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
         # flatbuffers raises these when offsets point outside the buffer
-        raise ModelFormatError(
-            f"{p}: the TFLite file is truncated or corrupt ({type(e).__name__}); re-export it"
-        ) from None
+        raise ModelFormatError(f"{p}: the TFLite file is truncated or corrupt; re-export it") from None
     except Exception as e:  # struct.error and friends from a mangled flatbuffer
         if type(e).__module__ == "struct":
             raise ModelFormatError(f"{p}: the TFLite file is truncated or corrupt; re-export it") from None
@@ -195,8 +193,8 @@ def _parse(p: Path, buf: bytes) -> QGraph:
     for i, name, op in ops_raw:
         ins = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        for x in ins + outs:
-            if x >= len(tensors):
-                raise ModelFormatError(f"{p}: operator #{i} ({name}) refers to tensor {x}, which does not exist")
+        bad_refs = [x for x in ins if not -1 <= x < len(tensors)] + [x for x in outs if not 0 <= x < len(tensors)]
+        if bad_refs:  # -1 marks an absent optional input, never an output
+            raise ModelFormatError(f"{p}: operator #{i} ({name}) refers to tensor {bad_refs[0]}, which does not exist")
         ops.append(QOp(name, ins, outs, _op_options(name, op), i))
     return QGraph(p.stem, tensors, ops, inputs, outputs)
