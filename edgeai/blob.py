@@ -159,7 +159,7 @@ def write_blob(blob: Blob) -> bytes:
         ins += [NO_TENSOR] * (MAX_OP_INPUTS - len(ins))
         ops += _OP_HEAD.pack(op.opcode, op.layout, len(op.inputs), 1, *ins, op.output, 0, *op.params)
     io = struct.pack(f"<{len(blob.inputs) + len(blob.outputs)}H", *blob.inputs, *blob.outputs)
-    names = b"".join(t.name.encode("utf-8", "replace")[:255] + b"\0" for t in blob.tensors)
+    names = b"".join(t.name.encode("utf-8", "replace")[-255:] + b"\0" for t in blob.tensors)
 
     sections: list[bytes] = [tensors, ops, io, names]
     offsets: list[int] = []
