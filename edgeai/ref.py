@@ -205,7 +205,7 @@ def softmax(x: I8, p: Sequence[int]) -> I8:
 
 
 class Interpreter:
-    """Runs a blob op by op; keeps every intermediate tensor for inspection."""
+    """Runs a blob op by op; ``on_op`` sees every intermediate tensor as it is computed."""
 
     def __init__(self, blob: Blob | bytes) -> None:
         self.blob = read_blob(blob) if isinstance(blob, (bytes, bytearray, memoryview)) else blob
@@ -220,10 +220,11 @@ class Interpreter:
         self,
         inputs: Sequence[npt.ArrayLike],
         *,
-        keep: bool = False,
         on_op: Callable[[int, BlobOp, I8], None] | None = None,
     ) -> list[I8]:
-        """Run the model on int8 ``inputs``; returns the outputs (int8 arrays)."""
+        """Run the model on int8 ``inputs``; returns the outputs (int8 arrays).
+
+        ``on_op(index, op, output)`` is called after each op."""
         b = self.blob
         if len(inputs) != len(b.inputs):
             raise EdgeAIError(f"the model takes {len(b.inputs)} input(s), {len(inputs)} given")

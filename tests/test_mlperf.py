@@ -116,3 +116,46 @@ def test_cli_verify_json(tmp_path: Path) -> None:
     assert report["samples"] == 6
     assert report["mismatched_elements"] == 0 and report["max_abs_diff"] == 0
     assert report["compared_elements"] == 3 * 6 * 12
+
+
+def test_every_layer_identical(mlperf_model: MLPerfModel) -> None:
+    """Not just the final outputs (2 values for vww01): every operator's output tensor agrees
+    across TFLite's reference kernels, edgeai.ref and the C runtime.
+
+    TFLite runs ADD in place, over one of its inputs, even with all tensors preserved: those
+    inputs are compared between edgeai.ref and the C runtime only (the ADD's output, which
+    depends on them, is compared with TFLite)."""
+    _require_oracle()
+    from tflite_runtime.interpreter import Interpreter as TFLiteInterpreter
+    from tflite_runtime.interpreter import OpResolverType
+
+    from edgeai.compiler import compile_graph
+    from edgeai.frontends.tflite import load_tflite
+    from edgeai.native import NativeModel
+
+    graph = load_tflite(mlperf_model.path)
+    compiled = compile_graph(graph)
+    blob = compiled.blob
+    assert len(blob.ops) == len(graph.ops)
+    tfl = TFLiteInterpreter(
+        model_path=str(mlperf_model.path),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+        experimental_preserve_all_tensors=True,
+    )
+    tfl.allocate_tensors()
+    detail = tfl.get_input_details()[0]
+    native = NativeModel(compiled.data)
+    overwritten = {t for op in graph.ops if op.type == "ADD" for t in op.inputs}
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        x = rng.integers(-128, 128, size=blob.tensors[blob.inputs[0]].shape, dtype=np.int8)
+        ref_layers: list[np.ndarray] = []
+        Interpreter(blob).run([x], on_op=lambda _i, _op, out, acc=ref_layers: acc.append(out))
+        c_layers = native.run_layers([x], [op.output for op in blob.ops])
+        tfl.set_tensor(detail["index"], x.reshape(detail["shape"]))
+        tfl.invoke()
+        for i, op in enumerate(graph.ops):
+            assert np.array_equal(c_layers[i], ref_layers[i].reshape(c_layers[i].shape)), f"C differs at {op.where}"
+            if op.outputs[0] not in overwritten:
+                expected = tfl.get_tensor(op.outputs[0]).reshape(-1)
+                assert np.array_equal(ref_layers[i].reshape(-1), expected), f"ref differs at {op.where}"
