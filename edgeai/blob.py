@@ -49,6 +49,45 @@ OPCODES: dict[str, int] = {
 }
 OPNAMES: dict[int, str] = {v: k for k, v in OPCODES.items()}
 
+_CONV_PARAMS = (
+    "stride_h",
+    "stride_w",
+    "dilation_h",
+    "dilation_w",
+    "pad_h",
+    "pad_w",
+    "input_offset",
+    "output_offset",
+    "act_min",
+    "act_max",
+)
+_POOL_PARAMS = ("stride_h", "stride_w", "filter_h", "filter_w", "pad_h", "pad_w", "", "", "act_min", "act_max")
+# The name of each int32 param slot, per opcode (docs/model-format.md); "" marks an unused slot.
+PARAM_LAYOUT: dict[str, tuple[str, ...]] = {
+    "CONV_2D": _CONV_PARAMS,
+    "DEPTHWISE_CONV_2D": (*_CONV_PARAMS, "depth_multiplier"),
+    "FULLY_CONNECTED": ("filter_offset", "", "", "", "", "", "input_offset", "output_offset", "act_min", "act_max"),
+    "AVERAGE_POOL_2D": _POOL_PARAMS,
+    "MAX_POOL_2D": _POOL_PARAMS,
+    "ADD": (
+        "input1_offset",
+        "input1_multiplier",
+        "input1_shift",
+        "input2_offset",
+        "input2_multiplier",
+        "input2_shift",
+        "left_shift",
+        "output_offset",
+        "act_min",
+        "act_max",
+        "output_multiplier",
+        "output_shift",
+    ),
+    "SOFTMAX": ("input_multiplier", "input_left_shift", "diff_min"),
+    "RESHAPE": (),
+}
+
+
 _HEADER = struct.Struct("<4sHHIIIIIHHHHIIIIIII")
 _TENSOR = struct.Struct("<BBBB4IIfi")
 _OP_HEAD = struct.Struct("<BBBB6HHH12i")
@@ -95,6 +134,20 @@ class BlobOp:
     @property
     def opname(self) -> str:
         return OPNAMES.get(self.opcode, f"OP{self.opcode}")
+
+
+def pack_params(opname: str, **values: int) -> list[int]:
+    """The 12 param slots of an op record from named values (unnamed slots stay 0)."""
+    layout = PARAM_LAYOUT[opname]
+    unknown = set(values) - set(layout)
+    if unknown:
+        raise ValueError(f"{opname} has no params {sorted(unknown)}")
+    return [int(values.get(name, 0)) if name else 0 for name in layout] + [0] * (NUM_PARAMS - len(layout))
+
+
+def named_params(op: BlobOp) -> dict[str, int]:
+    """An op record's params by name."""
+    return {name: op.params[k] for k, name in enumerate(PARAM_LAYOUT.get(op.opname, ())) if name}
 
 
 @dataclass

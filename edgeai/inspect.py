@@ -5,74 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .blob import INT8, KIND_CONST, Blob, read_blob
+from .blob import INT8, KIND_CONST, Blob, named_params, read_blob
 from .errors import EdgeAIError
+from .files import read_model_bytes
 from .planner import plan_arena
-
-_PARAM_NAMES: dict[str, dict[int, str]] = {
-    "CONV_2D": {
-        0: "stride_h",
-        1: "stride_w",
-        2: "dilation_h",
-        3: "dilation_w",
-        4: "pad_h",
-        5: "pad_w",
-        6: "input_offset",
-        7: "output_offset",
-        8: "act_min",
-        9: "act_max",
-    },
-    "DEPTHWISE_CONV_2D": {
-        0: "stride_h",
-        1: "stride_w",
-        2: "dilation_h",
-        3: "dilation_w",
-        4: "pad_h",
-        5: "pad_w",
-        6: "input_offset",
-        7: "output_offset",
-        8: "act_min",
-        9: "act_max",
-        10: "depth_multiplier",
-    },
-    "FULLY_CONNECTED": {0: "filter_offset", 6: "input_offset", 7: "output_offset", 8: "act_min", 9: "act_max"},
-    "AVERAGE_POOL_2D": {
-        0: "stride_h",
-        1: "stride_w",
-        2: "filter_h",
-        3: "filter_w",
-        4: "pad_h",
-        5: "pad_w",
-        8: "act_min",
-        9: "act_max",
-    },
-    "MAX_POOL_2D": {
-        0: "stride_h",
-        1: "stride_w",
-        2: "filter_h",
-        3: "filter_w",
-        4: "pad_h",
-        5: "pad_w",
-        8: "act_min",
-        9: "act_max",
-    },
-    "ADD": {
-        0: "input1_offset",
-        1: "input1_multiplier",
-        2: "input1_shift",
-        3: "input2_offset",
-        4: "input2_multiplier",
-        5: "input2_shift",
-        6: "left_shift",
-        7: "output_offset",
-        8: "act_min",
-        9: "act_max",
-        10: "output_multiplier",
-        11: "output_shift",
-    },
-    "SOFTMAX": {0: "input_multiplier", 1: "input_left_shift", 2: "diff_min"},
-    "RESHAPE": {},
-}
 
 
 def describe(blob: Blob, blob_bytes: int) -> dict[str, Any]:
@@ -99,7 +35,7 @@ def describe(blob: Blob, blob_bytes: int) -> dict[str, Any]:
             "inputs": op.inputs,
             "output": op.output,
             "output_shape": list(blob.tensors[op.output].shape),
-            "params": {n: op.params[k] for k, n in _PARAM_NAMES.get(op.opname, {}).items()},
+            "params": named_params(op),
         }
         for i, op in enumerate(blob.ops)
     ]
@@ -117,12 +53,7 @@ def describe(blob: Blob, blob_bytes: int) -> dict[str, Any]:
 
 def inspect_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise EdgeAIError(f"{p}: no such file") from None
-    except OSError as e:
-        raise EdgeAIError(f"{p}: cannot read it ({e.strerror})") from None
+    data = read_model_bytes(p)
     try:
         blob = read_blob(data)
     except EdgeAIError as e:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .blob import INT8, INT32, KIND_ARENA, KIND_CONST, NUM_PARAMS, OPCODES, Blob, BlobOp, BlobTensor
+from .blob import INT8, INT32, KIND_ARENA, KIND_CONST, OPCODES, Blob, BlobOp, BlobTensor, pack_params
 from .errors import UnsupportedModelError
 from .ir import QGraph, QOp, QTensor
 from .quant import activation_range, quantize_multiplier, quantize_multiplier_greater_than_one
@@ -125,16 +125,32 @@ class _Lowering:
             self.const(f"{name}/shift", shifts, INT32),
         )
 
+    def weighted(
+        self, op: QOp, w: QTensor, in_t: QTensor, out_t: QTensor, channels: int
+    ) -> tuple[list[int], dict[str, int]]:
+        """The constant inputs (weights, bias, multipliers, shifts) and the common params of
+        CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED."""
+        mult, shift = self.requant(op, out_t.name, in_t, w, out_t, channels)
+        assert w.data is not None
+        wi = self.const(w.name, w.data.astype(np.int8), INT8, float(w.scale[0]), 0)
+        b = self.bias(op, channels)
+        lo, hi = self.activation(op, out_t)
+        params = {
+            "input_offset": -int(in_t.zero_point[0]),
+            "output_offset": int(out_t.zero_point[0]),
+            "act_min": lo,
+            "act_max": hi,
+        }
+        return [wi, b, mult, shift], params
+
     def activation(self, op: QOp, out_t: QTensor) -> tuple[int, int]:
         a = op.options.get("activation", "NONE")
         if a not in _ACTIVATIONS:
             raise self.fail(op, f"fused activation {a} is not supported (only {', '.join(_ACTIVATIONS)})")
         return activation_range(a, float(out_t.scale[0]), int(out_t.zero_point[0]))
 
-    def emit(self, op: QOp, opcode: str, inputs: list[int], params: dict[int, int]) -> None:
-        p = [0] * NUM_PARAMS
-        for k, v in params.items():
-            p[k] = int(v)
+    def emit(self, op: QOp, opcode: str, inputs: list[int], **params: int) -> None:
+        p = pack_params(opcode, **params)
         if opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D") and (
             max(p[0:4]) > MAX_STRIDE or max(p[4:6]) > MAX_STRIDE - 1
         ):
@@ -157,16 +173,16 @@ class _Lowering:
             raise self.fail(op, f"input {in_t.shape} and output {out_t.shape} must be NHWC (rank 4)")
         n, h, wd, ci = in_t.shape
         on, oh, ow, co = out_t.shape
+        extra: dict[str, int] = {}
         if depthwise:
             _, kh, kw, fco = w.shape
             if fco != co or co % ci:
                 raise self.fail(op, f"filter {w.shape} does not match input channels {ci} and output channels {co}")
-            extra = {10: co // ci}
+            extra = {"depth_multiplier": co // ci}
         else:
             fco, kh, kw, fci = w.shape
             if fco != co or ci % fci or co % (ci // fci):
                 raise self.fail(op, f"filter {w.shape} does not match input channels {ci} and output channels {co}")
-            extra = {}
         if on != n:
             raise self.fail(op, f"batch of output {out_t.shape} differs from input {in_t.shape}")
         o = op.options
@@ -180,28 +196,19 @@ class _Lowering:
         terms = kh * kw * (1 if depthwise else w.shape[3])
         if terms > MAX_REDUCTION:
             raise self.fail(op, f"each output sums {terms} products; the runtime allows at most {MAX_REDUCTION}")
-        mult, shift = self.requant(op, out_t.name, in_t, w, out_t, co)
-        assert w.data is not None
-        wi = self.const(w.name, w.data.astype(np.int8), INT8, float(w.scale[0]), 0)
-        b = self.bias(op, co)
-        lo, hi = self.activation(op, out_t)
+        consts, common = self.weighted(op, w, in_t, out_t, co)
         self.emit(
             op,
             "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
-            [x, wi, b, mult, shift],
-            {
-                0: sh,
-                1: sw,
-                2: dh,
-                3: dw,
-                4: _pad(h, kh, sh, dh, oh),
-                5: _pad(wd, kw, sw, dw, ow),
-                6: -int(in_t.zero_point[0]),
-                7: int(out_t.zero_point[0]),
-                8: lo,
-                9: hi,
-                **extra,
-            },
+            [x, *consts],
+            stride_h=sh,
+            stride_w=sw,
+            dilation_h=dh,
+            dilation_w=dw,
+            pad_h=_pad(h, kh, sh, dh, oh),
+            pad_w=_pad(wd, kw, sw, dw, ow),
+            **common,
+            **extra,
         )
 
     def fully_connected(self, op: QOp) -> None:
@@ -221,23 +228,8 @@ class _Lowering:
             raise self.fail(op, f"each output sums {depth} products; the runtime allows at most {MAX_REDUCTION}")
         if np.any(w.zero_point != 0):
             raise self.fail(op, f"weights {w.name!r} have a non-zero zero point; int8 weights must be symmetric")
-        mult, shift = self.requant(op, out_t.name, in_t, w, out_t, co)
-        assert w.data is not None
-        wi = self.const(w.name, w.data.astype(np.int8), INT8, float(w.scale[0]), 0)
-        b = self.bias(op, co)
-        lo, hi = self.activation(op, out_t)
-        self.emit(
-            op,
-            "FULLY_CONNECTED",
-            [x, wi, b, mult, shift],
-            {
-                0: 0,
-                6: -int(in_t.zero_point[0]),
-                7: int(out_t.zero_point[0]),
-                8: lo,
-                9: hi,
-            },
-        )
+        consts, common = self.weighted(op, w, in_t, out_t, co)
+        self.emit(op, "FULLY_CONNECTED", [x, *consts], filter_offset=0, **common)
 
     def pool(self, op: QOp) -> None:
         g = self.g
@@ -262,16 +254,14 @@ class _Lowering:
             op,
             op.type,
             [x],
-            {
-                0: sh,
-                1: sw,
-                2: fh,
-                3: fw,
-                4: _pad(h, fh, sh, 1, oh),
-                5: _pad(wd, fw, sw, 1, ow),
-                8: lo,
-                9: hi,
-            },
+            stride_h=sh,
+            stride_w=sw,
+            filter_h=fh,
+            filter_w=fw,
+            pad_h=_pad(h, fh, sh, 1, oh),
+            pad_w=_pad(wd, fw, sw, 1, ow),
+            act_min=lo,
+            act_max=hi,
         )
 
     def add(self, op: QOp) -> None:
@@ -298,20 +288,18 @@ class _Lowering:
             op,
             "ADD",
             [a, b],
-            {
-                0: -int(ta.zero_point[0]),
-                1: m1,
-                2: sh1,
-                3: -int(tb.zero_point[0]),
-                4: m2,
-                5: sh2,
-                6: left_shift,
-                7: int(to.zero_point[0]),
-                8: lo,
-                9: hi,
-                10: mo,
-                11: sho,
-            },
+            input1_offset=-int(ta.zero_point[0]),
+            input1_multiplier=m1,
+            input1_shift=sh1,
+            input2_offset=-int(tb.zero_point[0]),
+            input2_multiplier=m2,
+            input2_shift=sh2,
+            left_shift=left_shift,
+            output_offset=int(to.zero_point[0]),
+            act_min=lo,
+            act_max=hi,
+            output_multiplier=mo,
+            output_shift=sho,
         )
 
     def softmax(self, op: QOp) -> None:
@@ -332,7 +320,7 @@ class _Lowering:
         except ValueError as e:
             raise self.fail(op, f"input scale too small for softmax ({e})") from None
         radius = int(np.floor(1.0 * ((1 << 5) - 1) * (1 << (31 - 5)) / (1 << left_shift)))
-        self.emit(op, "SOFTMAX", [x], {0: mult, 1: left_shift, 2: -radius})
+        self.emit(op, "SOFTMAX", [x], input_multiplier=mult, input_left_shift=left_shift, diff_min=-radius)
 
     def reshape(self, op: QOp) -> None:
         g = self.g
@@ -340,7 +328,7 @@ class _Lowering:
         in_t, out_t = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         if int(np.prod(in_t.shape or (1,))) != int(np.prod(out_t.shape or (1,))):
             raise self.fail(op, f"output {out_t.shape} does not hold the {in_t.shape} input's values")
-        self.emit(op, "RESHAPE", [x], {})
+        self.emit(op, "RESHAPE", [x])
 
     def run(self) -> Blob:
         for t in self.g.inputs:

@@ -13,6 +13,7 @@ import numpy as np
 import tflite
 
 from ..errors import ModelFormatError, UnsupportedModelError
+from ..files import read_model_bytes
 from ..ir import QGraph, QOp, QTensor
 
 SUPPORTED = (
@@ -46,28 +47,24 @@ def _options(op: Any, cls: Any) -> Any:
     return opts
 
 
+def _conv_options(o: Any) -> dict[str, Any]:
+    """Options Conv2DOptions and DepthwiseConv2DOptions share."""
+    return {
+        "padding": _PAD.get(o.Padding(), "?"),
+        "stride_h": o.StrideH(),
+        "stride_w": o.StrideW(),
+        "dilation_h": o.DilationHFactor(),
+        "dilation_w": o.DilationWFactor(),
+        "activation": _ACT.get(o.FusedActivationFunction(), "?"),
+    }
+
+
 def _op_options(name: str, op: Any) -> dict[str, Any]:
     if name == "CONV_2D":
-        o = _options(op, tflite.Conv2DOptions)
-        return {
-            "padding": _PAD.get(o.Padding(), "?"),
-            "stride_h": o.StrideH(),
-            "stride_w": o.StrideW(),
-            "dilation_h": o.DilationHFactor(),
-            "dilation_w": o.DilationWFactor(),
-            "activation": _ACT.get(o.FusedActivationFunction(), "?"),
-        }
+        return _conv_options(_options(op, tflite.Conv2DOptions))
     if name == "DEPTHWISE_CONV_2D":
         o = _options(op, tflite.DepthwiseConv2DOptions)
-        return {
-            "padding": _PAD.get(o.Padding(), "?"),
-            "stride_h": o.StrideH(),
-            "stride_w": o.StrideW(),
-            "dilation_h": o.DilationHFactor(),
-            "dilation_w": o.DilationWFactor(),
-            "depth_multiplier": o.DepthMultiplier(),
-            "activation": _ACT.get(o.FusedActivationFunction(), "?"),
-        }
+        return {**_conv_options(o), "depth_multiplier": o.DepthMultiplier()}
     if name == "FULLY_CONNECTED":
         o = _options(op, tflite.FullyConnectedOptions)
         if o is None:
@@ -95,12 +92,7 @@ def _op_options(name: str, op: Any) -> dict[str, Any]:
 def load_tflite(path: str | Path) -> QGraph:
     """Read an int8 TFLite model into a QGraph. Raises EdgeAIError subclasses on bad input."""
     p = Path(path)
-    try:
-        buf = p.read_bytes()
-    except FileNotFoundError:
-        raise ModelFormatError(f"{p}: no such file") from None
-    except OSError as e:
-        raise ModelFormatError(f"{p}: cannot read it ({e.strerror})") from None
+    buf = read_model_bytes(p)
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelFormatError(f"{p}: not a TFLite flatbuffer (no TFL3 identifier); give an int8 .tflite model")
     try:
