@@ -159,3 +159,11 @@ def test_every_layer_identical(mlperf_model: MLPerfModel) -> None:
             if op.outputs[0] not in overwritten:
                 expected = tfl.get_tensor(op.outputs[0]).reshape(-1)
                 assert np.array_equal(ref_layers[i].reshape(-1), expected), f"ref differs at {op.where}"
+
+
+def test_verify_without_oracle_compares_what_it_can(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(oracle, "available", lambda: "tflite-runtime is not installed (test)")
+    report = verify(mlperf_path("kws01/kws_ref_model.tflite"), samples=3)
+    assert report.backends == ["ref", "c"]
+    assert report.skipped == ["tflite: tflite-runtime is not installed (test)"]
+    assert report.ok and report.compared_elements == 3 * 12
