@@ -34,7 +34,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from .compiler import compile_model
 
     out = Path(args.output) if args.output else Path(args.model).with_suffix(".eai")
-    c = compile_model(args.model)
+    c = compile_model(args.model, args.calib, args.method, progress=_progress("calibrating"))
     try:
         out.write_bytes(c.data)
     except OSError as e:
@@ -97,9 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"edgeai {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("compile", help="compile an int8 .tflite model to an .eai blob")
-    p.add_argument("model", help="model file (.tflite)")
+    p = sub.add_parser("compile", help="compile a model (int8 .tflite, or float .onnx with --calib) to an .eai blob")
+    p.add_argument("model", help="model file (.tflite or .onnx)")
     p.add_argument("-o", "--output", help="output .eai file (default: MODEL with .eai)")
+    p.add_argument("--calib", metavar="SAMPLES", help="calibration samples for a float model: .npy, .npz or a folder")
+    p.add_argument(
+        "--method",
+        choices=("minmax", "percentile", "mse"),
+        default="minmax",
+        help="how activation ranges are chosen from the calibration samples (default minmax)",
+    )
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("inspect", help="show what an .eai blob holds")

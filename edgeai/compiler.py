@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,15 +36,31 @@ class Compiled:
         return len(self.data)
 
 
-def load_graph(path: str | Path) -> QGraph:
-    """Read a model file with the front end its suffix names."""
+def load_graph(
+    path: str | Path,
+    calib: str | Path | None = None,
+    method: str = "minmax",
+    progress: Callable[[int, int], None] | None = None,
+) -> QGraph:
+    """Read a model file with the front end its suffix names; a float model (ONNX) is
+    calibrated on the samples ``calib`` and quantized to int8."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".tflite":
         return load_tflite(p)
+    if suffix == ".onnx":
+        from .frontends.onnx import load_onnx
+        from .quantize import calibrate, quantize_graph
+        from .samples import load_samples
+
+        graph = load_onnx(p)
+        if calib is None:
+            raise EdgeAIError(f"{p}: a float ONNX model needs calibration samples to become int8: give --calib SAMPLES")
+        params = calibrate(graph, load_samples(calib, graph), method, progress)
+        return quantize_graph(graph, params)
     if not p.exists():
         raise EdgeAIError(f"{p}: no such file")
-    raise EdgeAIError(f"{p}: unknown model type {suffix or '(no suffix)'!r}; edgeai compiles .tflite models")
+    raise EdgeAIError(f"{p}: unknown model type {suffix or '(no suffix)'!r}; edgeai compiles .tflite and .onnx models")
 
 
 def compile_graph(graph: QGraph) -> Compiled:
@@ -57,6 +74,11 @@ def compile_graph(graph: QGraph) -> Compiled:
     return Compiled(graph.name, blob, write_blob(blob), plan.lower_bound_bytes)
 
 
-def compile_model(path: str | Path) -> Compiled:
+def compile_model(
+    path: str | Path,
+    calib: str | Path | None = None,
+    method: str = "minmax",
+    progress: Callable[[int, int], None] | None = None,
+) -> Compiled:
     """Compile a model file to an ``.eai`` blob (in memory)."""
-    return compile_graph(load_graph(path))
+    return compile_graph(load_graph(path, calib, method, progress))

@@ -1,7 +1,9 @@
-"""The graph IR every front end produces: a quantized int8 graph with real-valued scales.
+"""The graph IR every front end produces, in TFLite's operator vocabulary and NHWC layout.
 
-Front ends (TFLite, later ONNX + the quantizer) fill it; ``edgeai.lower`` turns it into
-blob ops with integer requantization parameters.
+A graph is either float (dtype "float32": what the ONNX front end reads, and what the
+quantizer calibrates) or quantized int8 with real-valued scales (what the TFLite front end
+reads, and what the quantizer makes); ``edgeai.lower`` turns the latter into blob ops with
+integer requantization parameters.
 """
 
 from __future__ import annotations
@@ -47,3 +49,22 @@ class QGraph:
     ops: list[QOp]
     inputs: list[int]
     outputs: list[int]
+    # For each input/output, the axis permutation from the source model's layout to the IR's
+    # (NCHW -> NHWC is (0, 2, 3, 1)); None where the layouts agree.
+    input_perm: list[tuple[int, ...] | None] = field(default_factory=list)
+    output_perm: list[tuple[int, ...] | None] = field(default_factory=list)
+
+
+def window_pads(op: QOp, in_hw: tuple[int, int], k: tuple[int, int], d: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of a conv or pool, from explicit pads or SAME/VALID."""
+    o = op.options
+    if o.get("padding") == "EXPLICIT":
+        return o["pad_top"], o["pad_left"], o["pad_bottom"], o["pad_right"]
+    if o.get("padding") == "VALID":
+        return 0, 0, 0, 0
+    out: list[int] = []
+    for i, s in enumerate((o["stride_h"], o["stride_w"])):
+        n = -(-in_hw[i] // s)
+        total = max((n - 1) * s + (k[i] - 1) * d[i] + 1 - in_hw[i], 0)
+        out += [total // 2, total - total // 2]
+    return out[0], out[2], out[1], out[3]

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from .blob import INT8, INT32, KIND_ARENA, KIND_CONST, OPCODES, Blob, BlobOp, BlobTensor, pack_params
 from .errors import UnsupportedModelError
-from .ir import QGraph, QOp, QTensor
+from .ir import QGraph, QOp, QTensor, window_pads
 from .quant import activation_range, quantize_multiplier, quantize_multiplier_greater_than_one
 
 _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -23,18 +23,6 @@ MAX_REDUCTION = 1 << 16  # terms in one conv/fc sum (firmware EAI_MAX_REDUCTION)
 MAX_SOFTMAX_DEPTH = 4095  # firmware EAI_MAX_SOFTMAX_DEPTH: the int32 sum of exps cannot wrap
 MAX_STRIDE = 65536  # firmware EAI_MAX_STRIDE: strides, dilations, pool windows; pads up to EAI_MAX_PAD = one less
 _MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2}
-
-
-def _out_size(padding: str, size: int, k: int, stride: int, dilation: int) -> int:
-    eff = (k - 1) * dilation + 1
-    if padding == "SAME":
-        return (size + stride - 1) // stride
-    return (size + stride - eff) // stride
-
-
-def _pad(size: int, k: int, stride: int, dilation: int, out: int) -> int:
-    eff = (k - 1) * dilation + 1
-    return max((out - 1) * stride + eff - size, 0) // 2
 
 
 class _Lowering:
@@ -163,6 +151,25 @@ class _Lowering:
         out = self.act(op, op.outputs[0])
         self.ops.append(BlobOp(OPCODES[opcode], inputs, out, p, name=f"#{op.index} {op.type}"))
 
+    def window(self, op: QOp, size: tuple[int, int], k: tuple[int, int], s: tuple[int, int],
+               d: tuple[int, int], out: tuple[int, int]) -> tuple[int, int]:  # fmt: skip
+        """The (top, left) padding the kernels take, checking the output size and that the end
+        is padded at most one more than the start (the runtime's rule)."""
+        if op.options.get("padding") not in ("SAME", "VALID", "EXPLICIT"):
+            raise self.fail(op, "unknown padding type")
+        top, left, bottom, right = window_pads(op, size, k, d)
+        expected = tuple((size[i] + (top, left)[i] + (bottom, right)[i] - (k[i] - 1) * d[i] - 1) // s[i] + 1
+                         for i in range(2))  # fmt: skip
+        if expected != out:
+            raise self.fail(op, f"output size {out} does not follow from input {size}, window {k} and strides {s}")
+        if bottom > top + 1 or right > left + 1:
+            raise self.fail(
+                op,
+                f"padding (top {top}, left {left}, bottom {bottom}, right {right}) pads the end more than one "
+                "past the start, which the runtime does not do",
+            )
+        return top, left
+
     # -- operators ---------------------------------------------------------------------------
     def conv(self, op: QOp, depthwise: bool) -> None:
         g = self.g
@@ -189,10 +196,7 @@ class _Lowering:
         sh, sw, dh, dw = o["stride_h"], o["stride_w"], o["dilation_h"] or 1, o["dilation_w"] or 1
         if min(sh, sw, dh, dw) < 1:
             raise self.fail(op, f"strides ({sh}, {sw}) and dilations ({dh}, {dw}) must be at least 1")
-        if o["padding"] not in ("SAME", "VALID"):
-            raise self.fail(op, "unknown padding type")
-        if (_out_size(o["padding"], h, kh, sh, dh), _out_size(o["padding"], wd, kw, sw, dw)) != (oh, ow):
-            raise self.fail(op, f"output {out_t.shape} does not follow from input {in_t.shape}, filter and strides")
+        pad_h, pad_w = self.window(op, (h, wd), (kh, kw), (sh, sw), (dh, dw), (oh, ow))
         terms = kh * kw * (1 if depthwise else w.shape[3])
         if terms > MAX_REDUCTION:
             raise self.fail(op, f"each output sums {terms} products; the runtime allows at most {MAX_REDUCTION}")
@@ -205,8 +209,8 @@ class _Lowering:
             stride_w=sw,
             dilation_h=dh,
             dilation_w=dw,
-            pad_h=_pad(h, kh, sh, dh, oh),
-            pad_w=_pad(wd, kw, sw, dw, ow),
+            pad_h=pad_h,
+            pad_w=pad_w,
             **common,
             **extra,
         )
@@ -247,8 +251,7 @@ class _Lowering:
         sh, sw, fh, fw = o["stride_h"], o["stride_w"], o["filter_h"], o["filter_w"]
         if min(sh, sw, fh, fw) < 1 or oc != c:
             raise self.fail(op, "invalid pool window, stride or channel count")
-        if (_out_size(o["padding"], h, fh, sh, 1), _out_size(o["padding"], wd, fw, sw, 1)) != (oh, ow):
-            raise self.fail(op, f"output {out_t.shape} does not follow from input {in_t.shape}, window and strides")
+        pad_h, pad_w = self.window(op, (h, wd), (fh, fw), (sh, sw), (1, 1), (oh, ow))
         lo, hi = self.activation(op, out_t)
         self.emit(
             op,
@@ -258,8 +261,8 @@ class _Lowering:
             stride_w=sw,
             filter_h=fh,
             filter_w=fw,
-            pad_h=_pad(h, fh, sh, 1, oh),
-            pad_w=_pad(wd, fw, sw, 1, ow),
+            pad_h=pad_h,
+            pad_w=pad_w,
             act_min=lo,
             act_max=hi,
         )
