@@ -31,10 +31,20 @@ def _progress(label: str) -> Any:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from .compiler import compile_model
+    from .compiler import compile_model, compile_onnx
 
     out = Path(args.output) if args.output else Path(args.model).with_suffix(".eai")
-    c = compile_model(args.model, args.calib, args.method, progress=_progress("calibrating"))
+    is_onnx = Path(args.model).suffix.lower() == ".onnx"
+    if (args.eval or args.report or args.labels) and not (is_onnx and args.calib):
+        raise EdgeAIError("--eval, --labels and --report measure a float ONNX model against its int8 blob: "
+                          "give MODEL.onnx with --calib")  # fmt: skip
+    if args.report and not args.eval:
+        raise EdgeAIError("--report needs --eval SAMPLES to measure on")
+    progress = _progress("calibrating")
+    if is_onnx and args.calib:
+        c, float_graph = compile_onnx(args.model, args.calib, args.method, progress)
+    else:
+        c, float_graph = compile_model(args.model, args.calib, args.method, progress), None
     try:
         out.write_bytes(c.data)
     except OSError as e:
@@ -43,6 +53,24 @@ def cmd_compile(args: argparse.Namespace) -> int:
         f"{out}: {len(c.blob.ops)} ops, blob {c.blob_bytes} bytes (weights {c.weights_bytes}), "
         f"arena {c.arena_bytes} bytes (lower bound {c.arena_lower_bound_bytes})"
     )
+    if args.eval and float_graph is not None:
+        from .evaluate import evaluate, load_labels
+        from .samples import load_samples
+
+        samples = load_samples(args.eval, float_graph)
+        labels = load_labels(args.labels, len(samples)) if args.labels else None
+        ev = evaluate(c, float_graph, samples, labels, onnx_path=args.model, progress=_progress("evaluating"))
+        print(f"top-1 agreement int8 vs float ({ev.float_backend}): {100 * ev.top1_agreement:.2f} % "
+              f"on {ev.samples} samples; output SQNR {ev.sqnr_db:.1f} dB")  # fmt: skip
+        if ev.float_accuracy is not None and ev.int8_accuracy is not None:
+            print(f"accuracy: float {100 * ev.float_accuracy:.2f} %, int8 {100 * ev.int8_accuracy:.2f} %")
+        worst = min(ev.layers, key=lambda layer: layer.sqnr_db)
+        print(f"lowest layer SQNR: #{worst.index} {worst.op} {worst.sqnr_db:.1f} dB")
+        if args.report:
+            from .report import write_report
+
+            page = write_report(args.report, str(args.model), c, ev, args.method)
+            print(f"report: {page}")
     return 0
 
 
@@ -75,7 +103,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
     report = verify(
-        args.model, samples=args.samples, input_files=args.input or (), seed=args.seed, progress=_progress("verify")
+        args.model,
+        samples=args.samples,
+        input_files=args.input or (),
+        seed=args.seed,
+        progress=_progress("verify"),
+        calib=args.calib,
+        method=args.method,
     )
     for s in report.skipped:
         print(f"skipped {s}")
@@ -88,6 +122,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         except OSError as e:
             raise EdgeAIError(f"{args.json}: cannot write the report ({e.strerror})") from None
+    if report.top1_agreement is not None and report.sqnr_db is not None:
+        print(
+            f"int8 vs float: top-1 agreement {100 * report.top1_agreement:.2f} %, output SQNR {report.sqnr_db:.1f} dB"
+        )
     print("identical" if report.ok else "MISMATCH: the backends disagree")
     return 0 if report.ok else 1
 
@@ -107,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="minmax",
         help="how activation ranges are chosen from the calibration samples (default minmax)",
     )
+    p.add_argument("--eval", metavar="SAMPLES", help="float samples to measure int8 against float on")
+    p.add_argument("--labels", metavar="FILE", help="class labels of the --eval samples (.npy or one per line)")
+    p.add_argument("--report", metavar="DIR", help="write an HTML report with plots into DIR")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("inspect", help="show what an .eai blob holds")
@@ -115,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("verify", help="compare TFLite reference kernels, edgeai.ref and the C runtime")
-    p.add_argument("model", help="model file (.tflite)")
+    p.add_argument("model", help="model file (.tflite, or .onnx with --calib)")
+    p.add_argument("--calib", metavar="SAMPLES", help="calibration samples for a float ONNX model")
+    p.add_argument("--method", choices=("minmax", "percentile", "mse"), default="minmax", help="calibration method")
     p.add_argument("--samples", type=int, default=50, help="random inputs (default 50)")
     p.add_argument(
         "--input",

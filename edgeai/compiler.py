@@ -36,28 +36,12 @@ class Compiled:
         return len(self.data)
 
 
-def load_graph(
-    path: str | Path,
-    calib: str | Path | None = None,
-    method: str = "minmax",
-    progress: Callable[[int, int], None] | None = None,
-) -> QGraph:
-    """Read a model file with the front end its suffix names; a float model (ONNX) is
-    calibrated on the samples ``calib`` and quantized to int8."""
+def load_graph(path: str | Path) -> QGraph:
+    """Read an already-quantized model file (int8 TFLite) into the IR."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".tflite":
         return load_tflite(p)
-    if suffix == ".onnx":
-        from .frontends.onnx import load_onnx
-        from .quantize import calibrate, quantize_graph
-        from .samples import load_samples
-
-        graph = load_onnx(p)
-        if calib is None:
-            raise EdgeAIError(f"{p}: a float ONNX model needs calibration samples to become int8: give --calib SAMPLES")
-        params = calibrate(graph, load_samples(calib, graph), method, progress)
-        return quantize_graph(graph, params)
     if not p.exists():
         raise EdgeAIError(f"{p}: no such file")
     raise EdgeAIError(f"{p}: unknown model type {suffix or '(no suffix)'!r}; edgeai compiles .tflite and .onnx models")
@@ -74,11 +58,36 @@ def compile_graph(graph: QGraph) -> Compiled:
     return Compiled(graph.name, blob, write_blob(blob), plan.lower_bound_bytes)
 
 
+def compile_onnx(
+    path: str | Path,
+    calib: str | Path,
+    method: str = "minmax",
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Compiled, QGraph]:
+    """Compile a float ONNX model; returns the blob and the float graph it was quantized from."""
+    from .frontends.onnx import load_onnx
+    from .quantize import calibrate, quantize_graph
+    from .samples import load_samples
+
+    graph = load_onnx(path)
+    params = calibrate(graph, load_samples(calib, graph), method, progress)
+    return compile_graph(quantize_graph(graph, params)), graph
+
+
 def compile_model(
     path: str | Path,
     calib: str | Path | None = None,
     method: str = "minmax",
     progress: Callable[[int, int], None] | None = None,
 ) -> Compiled:
-    """Compile a model file to an ``.eai`` blob (in memory)."""
-    return compile_graph(load_graph(path, calib, method, progress))
+    """Compile a model file to an ``.eai`` blob (in memory): an int8 TFLite model as it is, a
+    float ONNX model calibrated on the samples ``calib``."""
+    p = Path(path)
+    if p.suffix.lower() == ".onnx":
+        if calib is None:
+            from .frontends.onnx import load_onnx
+
+            load_onnx(p)  # a model that cannot be read says so first
+            raise EdgeAIError(f"{p}: a float ONNX model needs calibration samples to become int8: give --calib SAMPLES")
+        return compile_onnx(p, calib, method, progress)[0]
+    return compile_graph(load_graph(p))

@@ -50,6 +50,8 @@ class VerifyReport:
     pairs: list[PairResult]
     skipped: list[str]
     compiled: Compiled
+    top1_agreement: float | None = None  # int8 against float, for float (ONNX) models
+    sqnr_db: float | None = None
 
     @property
     def compared_elements(self) -> int:
@@ -81,6 +83,11 @@ class VerifyReport:
             "arena_lower_bound_bytes": self.compiled.arena_lower_bound_bytes,
             "blob_bytes": self.compiled.blob_bytes,
             "ok": self.ok,
+            **(
+                {"top1_agreement": self.top1_agreement, "sqnr_db": self.sqnr_db}
+                if self.top1_agreement is not None
+                else {}
+            ),
         }
 
 
@@ -125,16 +132,37 @@ def verify(
     input_files: Sequence[str | Path] = (),
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    calib: str | Path | None = None,
+    method: str = "minmax",
 ) -> VerifyReport:
-    """Compile ``model`` and compare every backend available on the same inputs."""
-    compiled = compile_model(model)
+    """Compile ``model`` and compare every backend available on the same inputs.
+
+    A float ONNX model is first calibrated on ``calib``; the C runtime and ``edgeai.ref`` are
+    compared on random inputs and the calibration samples, and the int8 model is measured
+    against the float one (top-1 agreement, SQNR) on those samples (or on ``input_files``)."""
+    is_onnx = Path(model).suffix.lower() == ".onnx"
+    float_graph = None
+    float_samples: list[list[npt.NDArray[np.float32]]] = []
+    if is_onnx:
+        if calib is None:
+            raise EdgeAIError(f"{model}: verifying a float ONNX model needs --calib SAMPLES to quantize it")
+        from .compiler import compile_onnx
+        from .samples import load_samples as load_float_samples
+
+        compiled, float_graph = compile_onnx(model, calib, method)
+        float_samples = [s for f in input_files for s in load_float_samples(f, float_graph)]
+        float_samples = float_samples or load_float_samples(calib, float_graph)
+    else:
+        compiled = compile_model(model)
     blob: Blob = compiled.blob
     in_tensors = [blob.tensors[i] for i in blob.inputs]
     rng = np.random.default_rng(seed)
     cases: list[list[I8]] = [
         [rng.integers(-128, 128, size=t.shape, dtype=np.int8) for t in in_tensors] for _ in range(samples)
     ]
-    if input_files:
+    if float_graph is not None:
+        cases.extend([_quantize(x, t) for x, t in zip(s, in_tensors, strict=True)] for s in float_samples)
+    elif input_files:
         if len(in_tensors) != 1:
             raise EdgeAIError(f"--input works for single-input models; {Path(model).name} has {len(in_tensors)} inputs")
         for f in input_files:
@@ -144,7 +172,7 @@ def verify(
 
     runners: dict[str, Runner] = {}
     skipped: list[str] = []
-    reason = oracle.available() if Path(model).suffix.lower() == ".tflite" else "the model is not a TFLite file"
+    reason = oracle.available() if not is_onnx else "the model is ONNX (the TFLite oracle checks .tflite models)"
     if reason is None:
         runners["tflite"] = oracle.TFLiteReference(model).run
     else:
@@ -168,4 +196,10 @@ def verify(
                         pr.mismatched_samples.append(k)
         if progress is not None:
             progress(k + 1, len(cases))
-    return VerifyReport(str(model), len(cases), names, pairs, skipped, compiled)
+    report = VerifyReport(str(model), len(cases), names, pairs, skipped, compiled)
+    if float_graph is not None:
+        from .evaluate import evaluate
+
+        ev = evaluate(compiled, float_graph, float_samples, onnx_path=model)
+        report.top1_agreement, report.sqnr_db = ev.top1_agreement, ev.sqnr_db
+    return report

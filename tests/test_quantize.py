@@ -108,3 +108,40 @@ def test_cli_compiles_onnx_with_calibration(tmp_path: Path) -> None:
     assert out.stat().st_size > 0 and "arena" in proc.stdout
     proc = subprocess.run(cmd[:-4], capture_output=True, text=True, env=env)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "--calib" in proc.stderr
+
+
+def test_compile_eval_report_and_verify_onnx(tmp_path: Path) -> None:
+    import json
+
+    model = small_cnn(tmp_path / "cnn.onnx")
+    calib, evalset = tmp_path / "calib.npy", tmp_path / "eval.npy"
+    np.save(calib, RNG.standard_normal((32, 1, 3, 12, 12)).astype(np.float32))
+    x_eval = RNG.standard_normal((40, 3, 12, 12)).astype(np.float32)
+    np.save(evalset, x_eval)
+    sess = pytest.importorskip("onnxruntime").InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    labels = np.array([int(np.argmax(sess.run(None, {"input": x[None]})[0])) for x in x_eval])
+    np.save(tmp_path / "labels.npy", labels)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    report = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeai", "compile", str(model), "--calib", str(calib), "--eval", str(evalset),
+         "--labels", str(tmp_path / "labels.npy"), "--report", str(report), "-o", str(tmp_path / "m.eai")],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "top-1 agreement" in proc.stdout and "accuracy: float 100.00 %" in proc.stdout
+    page = (report / "index.html").read_text()
+    assert "sqnr_per_layer.png" in page and "DEPTHWISE_CONV_2D" in page
+    assert (report / "sqnr_per_layer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    out = tmp_path / "verify.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeai", "verify", str(model), "--calib", str(calib), "--samples", "10",
+         "--json", str(out)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["backends"] == ["ref", "c"] and data["mismatched_elements"] == 0
+    assert data["samples"] == 10 + 32
+    assert data["top1_agreement"] >= 0.85 and data["sqnr_db"] > 20
