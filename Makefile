@@ -15,7 +15,7 @@ firmware-test:
 	$(MAKE) -C firmware SAN=1 all test
 
 lint:
-	$(PYTHON) -m ruff check edgeai tests benchmarks
+	$(PYTHON) -m ruff check edgeai tests benchmarks models
 	$(PYTHON) -m mypy
 
 pytest: firmware
@@ -31,6 +31,7 @@ fuzz:
 
 bench:
 	$(PYTHON) benchmarks/models.py
+	$(PYTHON) benchmarks/quant_peer.py
 
 clean:
 	rm -rf build
