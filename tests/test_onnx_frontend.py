@@ -77,7 +77,9 @@ def check_against_onnxruntime(path: Path, shape: tuple[int, ...]) -> None:
         np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_cnn_with_bn_relu6_depthwise_pools(tmp_path: Path) -> None:
+def small_cnn(path: Path, *, with_noops: bool = False) -> Path:
+    """Conv+BN+ReLU, strided conv+BN+ReLU6, depthwise, max and average pools, global pool, Gemm;
+    ``with_noops`` adds Dropout, Identity and a final Softmax."""
     net = Net([1, 3, 12, 12])
     x = net.node("Conv", ["input", net.w(8, 3, 3, 3), net.w(8)], pads=[1, 1, 1, 1])
     x = net.node("Relu", [bn(net, x, 8)])
@@ -87,10 +89,15 @@ def test_cnn_with_bn_relu6_depthwise_pools(tmp_path: Path) -> None:
     x = net.node("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
     x = net.node("AveragePool", [x], kernel_shape=[2, 2], pads=[1, 1, 1, 1])
     x = net.node("GlobalAveragePool", [x])
-    x = net.node("Flatten", [net.node("Dropout", [x])])
+    x = net.node("Flatten", [net.node("Dropout", [x]) if with_noops else x])
     x = net.node("Gemm", [x, net.w(10, 32), net.w(10)], transB=1)
-    out = net.node("Softmax", [net.node("Identity", [x])])
-    check_against_onnxruntime(net.save(tmp_path / "cnn.onnx", out), (1, 3, 12, 12))
+    if with_noops:
+        x = net.node("Softmax", [net.node("Identity", [x])])
+    return net.save(path, x)
+
+
+def test_cnn_with_bn_relu6_depthwise_pools(tmp_path: Path) -> None:
+    check_against_onnxruntime(small_cnn(tmp_path / "cnn.onnx", with_noops=True), (1, 3, 12, 12))
     ops = [op.type for op in load_onnx(tmp_path / "cnn.onnx").ops]
     assert ops == ["CONV_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D",
                    "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]  # fmt: skip

@@ -21,23 +21,9 @@ from edgeai.native import NativeModel
 from edgeai.quantize import qparams_for_range
 from edgeai.ref import Interpreter
 
-from .test_onnx_frontend import RNG, Net, bn
+from .test_onnx_frontend import RNG, small_cnn
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def small_cnn(path: Path) -> Path:
-    net = Net([1, 3, 12, 12])
-    x = net.node("Conv", ["input", net.w(8, 3, 3, 3), net.w(8)], pads=[1, 1, 1, 1])
-    x = net.node("Relu", [bn(net, x, 8)])
-    x = net.node("Conv", [x, net.w(16, 8, 3, 3)], strides=[2, 2], pads=[1, 1, 0, 0])
-    x = net.node("Clip", [bn(net, x, 16), net.const(np.float32(0)), net.const(np.float32(6))])
-    x = net.node("Conv", [x, net.w(32, 1, 3, 3), net.w(32)], group=16, auto_pad="SAME_UPPER")
-    x = net.node("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
-    x = net.node("AveragePool", [x], kernel_shape=[2, 2], pads=[1, 1, 1, 1])
-    x = net.node("Flatten", [net.node("GlobalAveragePool", [x])])
-    x = net.node("Gemm", [x, net.w(10, 32), net.w(10)], transB=1)
-    return net.save(path, x)
 
 
 def test_qparams_hold_zero_and_the_range() -> None:
