@@ -130,6 +130,103 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _open_device(args: argparse.Namespace) -> Any:
+    from .device import Device
+
+    if not args.board and not args.port:
+        raise EdgeAIError("say which board: --board sim (the simulated board) or --port PORT")
+    return Device.open(board=args.board, port=args.port, baud=args.baud)
+
+
+def _read_blob_file(path: str) -> bytes:
+    from .blob import read_blob
+    from .files import read_model_bytes
+
+    data = read_model_bytes(Path(path))
+    try:
+        read_blob(data)
+    except EdgeAIError as e:
+        raise type(e)(f"{path}: {e}") from None
+    return data
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    import time
+
+    from .boards import load_board
+    from .transport import Simulator
+
+    sim = Simulator(load_board("sim"), Path(args.flash) if args.flash else None)
+    port = sim.start()
+    print(f"simulated board on {port} (flash {sim.flash}); Ctrl-C stops it", flush=True)
+    try:
+        while sim.proc is not None and sim.proc.poll() is None:
+            time.sleep(0.2)
+    finally:
+        sim.stop()
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _open_device(args) as dev:
+        i = dev.info
+        print(f"board: {i.board}, firmware {i.firmware}, protocol {i.protocol}")
+        print(f"slot: {i.slot_bytes:,} bytes, arena: {i.arena_bytes:,} bytes, frame payload: {i.max_payload}")
+        if i.active_slot is None:
+            print("model: none")
+        else:
+            print(f"model: slot {'AB'[i.active_slot]}, {i.model_bytes:,} bytes, crc32 {i.model_crc:08x}, "
+                  f"arena {i.model_arena_bytes:,} bytes")  # fmt: skip
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    data = _read_blob_file(args.model)
+    with _open_device(args) as dev:
+        info = dev.upload(data, progress=_progress("upload"))
+        print(f"uploaded {len(data):,} bytes to slot {'AB'[info.active_slot or 0]}; "
+              f"{dev.link.stats.retries} retries")  # fmt: skip
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .blob import read_blob
+    from .verify import load_samples
+
+    data = _read_blob_file(args.model)
+    blob = read_blob(data)
+    if len(blob.inputs) != 1:
+        raise EdgeAIError(f"{args.model}: edgeai run takes single-input models; this one has {len(blob.inputs)}")
+    samples = load_samples(args.input, blob.tensors[blob.inputs[0]])
+    with _open_device(args) as dev:
+        if not dev.has_model(data):
+            dev.upload(data, progress=_progress("upload"))
+        outputs = []
+        for x in samples:
+            (y, *_), cycles = dev.run(blob, [x])
+            outputs.append(y)
+            print(f"cycles: {cycles}")
+    result = np.stack(outputs)
+    if args.output:
+        out = Path(args.output)
+        try:
+            np.save(out, result) if out.suffix == ".npy" else result.tofile(out)
+        except OSError as e:
+            raise EdgeAIError(f"{out}: cannot write the outputs ({e.strerror})") from None
+    else:
+        for y in result:
+            print(" ".join(str(int(v)) for v in y.reshape(-1)))
+    return 0
+
+
+def _device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", help="board name (boards/*.toml); sim starts the simulated board")
+    p.add_argument("--port", help="serial port: a device path, socket://HOST:PORT or rfc2217://HOST:PORT")
+    p.add_argument("--baud", type=int, help="baud rate (default: the board's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeai", description="Run int8 models on ESP32-class boards.")
     ap.add_argument("--version", action="version", version=f"edgeai {__version__}")
@@ -169,6 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("sim", help="start the simulated board in the foreground and print its port")
+    p.add_argument("--flash", help="its flash file (default: ~/.cache/edgeai/sim-flash.bin)")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("info", help="what a board runs: firmware, model, memory")
+    _device_args(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("upload", help="upload an .eai model to a board's inactive slot and switch to it")
+    p.add_argument("model", help=".eai file")
+    _device_args(p)
+    p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser("run", help="run an .eai model on a board (uploading it first if the board holds another)")
+    p.add_argument("model", help=".eai file")
+    p.add_argument("--input", required=True, help="int8 inputs: raw .bin or .npy, one sample or several")
+    p.add_argument("-o", "--output", help="write the outputs (.npy, or raw int8 otherwise)")
+    _device_args(p)
+    p.set_defaults(func=cmd_run)
     return ap
 
 

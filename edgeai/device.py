@@ -1,0 +1,216 @@
+"""``edgeai.Device``: a board running edgeai firmware, reached over the serial protocol."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .blob import KIND_ARENA, Blob, read_blob
+from .boards import Board, load_board
+from .errors import EdgeAIError
+from .link import (
+    CMD_HELLO,
+    CMD_INVOKE,
+    CMD_READ_TENSOR,
+    CMD_RESET,
+    CMD_TIME_LAYERS,
+    CMD_UPLOAD_BEGIN,
+    CMD_UPLOAD_CHUNK,
+    CMD_UPLOAD_COMMIT,
+    CMD_WRITE_TENSOR,
+    MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    DeviceError,
+    Link,
+)
+from .transport import Simulator, open_port
+
+I8 = npt.NDArray[np.int8]
+COMMIT_WORK = 2.0  # seconds a board may take to check and load an uploaded blob
+INVOKE_WORK = 30.0  # default seconds an inference may take
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    protocol: int
+    max_payload: int
+    slot_bytes: int
+    arena_bytes: int
+    active_slot: int | None
+    model_bytes: int
+    model_crc: int
+    model_arena_bytes: int
+    firmware: str
+    board: str
+
+    @classmethod
+    def parse(cls, payload: bytes) -> DeviceInfo:
+        try:
+            proto, max_payload, slot, arena, active, size, crc, model_arena = struct.unpack_from("<HHIIBIII", payload)
+            pos = struct.calcsize("<HHIIBIII")
+            strings = []
+            for _ in range(2):
+                (n,) = struct.unpack_from("<H", payload, pos)
+                strings.append(payload[pos + 2 : pos + 2 + n].decode("utf-8", "replace"))
+                pos += 2 + n
+        except struct.error:
+            raise EdgeAIError("the board's HELLO answer is malformed: is its firmware up to date?") from None
+        return cls(proto, max_payload, slot, arena, None if active == 0xFF else active, size, crc, model_arena,
+                   strings[0], strings[1])  # fmt: skip
+
+
+class Device:
+    """A connected board. Open with ``Device.open(board="sim")`` or ``Device.open(port=...)``."""
+
+    def __init__(self, link: Link, closer: Callable[[], None] | None = None, board: Board | None = None) -> None:
+        self.link = link
+        self.board = board
+        self._closer = closer
+        self.info = self.hello()
+
+    @classmethod
+    def open(cls, board: str | None = None, port: str | None = None, baud: int | None = None,
+             flash: Path | None = None) -> Device:  # fmt: skip
+        """Connect to a board: a port (device path or URL), or the simulated board."""
+        b = load_board(board) if board else None
+        rate = baud or (b.baud if b else 115200)
+        sim: Simulator | None = None
+        if port is None:
+            if b is None or b.port != "posix":
+                raise EdgeAIError("give --port PORT (or --board sim for the simulated board)")
+            sim = Simulator(b, flash)
+            port = sim.start()
+        try:
+            serial_port = open_port(port, rate)
+        except EdgeAIError:
+            if sim is not None:
+                sim.stop()
+            raise
+
+        def close() -> None:
+            serial_port.close()
+            if sim is not None:
+                sim.stop()
+
+        try:
+            return cls(Link(serial_port, baud=rate), close, b)
+        except BaseException:
+            close()
+            raise
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+            self._closer = None
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands ---------------------------------------------------------------------------------
+    def hello(self) -> DeviceInfo:
+        frame = self.link.request(CMD_HELLO, struct.pack("<H", PROTOCOL_VERSION), check=False, expect_bytes=128)
+        info = DeviceInfo.parse(frame.payload)
+        if frame.status == 2 or info.protocol != PROTOCOL_VERSION:
+            side = "the host (pip install -U edgeai)" if info.protocol > PROTOCOL_VERSION else "the board's firmware"
+            raise EdgeAIError(
+                f"the board speaks protocol {info.protocol}, this edgeai speaks {PROTOCOL_VERSION}: update {side}"
+            )
+        if frame.status != 0:
+            raise DeviceError(CMD_HELLO, frame.status, frame.payload)
+        self.info = info
+        return info
+
+    def has_model(self, blob: bytes) -> bool:
+        """Whether the board's active model is ``blob``."""
+        return self.info.model_bytes == len(blob) and self.info.model_crc == zlib.crc32(blob) & 0xFFFFFFFF
+
+    def upload(self, blob: bytes, progress: Callable[[int, int], None] | None = None) -> DeviceInfo:
+        """Write ``blob`` to the inactive slot and switch to it; the old model stays active until
+        the new one has been checked on the board."""
+        read_blob(blob)  # refuse a corrupt blob before touching the board
+        if len(blob) > self.info.slot_bytes:
+            raise EdgeAIError(
+                f"the model is {len(blob):,} bytes; a slot on this board holds {self.info.slot_bytes:,} "
+                f"({len(blob) - self.info.slot_bytes:,} bytes too many)"
+            )
+        crc = zlib.crc32(blob) & 0xFFFFFFFF
+        self.link.request(CMD_UPLOAD_BEGIN, struct.pack("<II", len(blob), crc), work=COMMIT_WORK)
+        chunk = min(self.info.max_payload, MAX_PAYLOAD) - 4
+        for off in range(0, len(blob), chunk):
+            self.link.request(CMD_UPLOAD_CHUNK, struct.pack("<I", off) + blob[off : off + chunk])
+            if progress is not None:
+                progress(min(off + chunk, len(blob)), len(blob))
+        self.link.request(CMD_UPLOAD_COMMIT, work=COMMIT_WORK + len(blob) / 1e6)
+        return self.hello()
+
+    def write_tensor(self, index: int, data: bytes) -> None:
+        step = min(self.info.max_payload, MAX_PAYLOAD) - 6
+        for off in range(0, len(data), step):
+            self.link.request(CMD_WRITE_TENSOR, struct.pack("<HI", index, off) + data[off : off + step])
+
+    def read_tensor(self, index: int, nbytes: int) -> bytes:
+        out = bytearray()
+        step = min(self.info.max_payload, MAX_PAYLOAD)
+        for off in range(0, nbytes, step):
+            n = min(step, nbytes - off)
+            frame = self.link.request(CMD_READ_TENSOR, struct.pack("<HIH", index, off, n), expect_bytes=n)
+            if len(frame.payload) != n:
+                raise EdgeAIError(f"the board sent {len(frame.payload)} bytes of tensor {index}, not {n}")
+            out += frame.payload
+        return bytes(out)
+
+    def invoke(self, first: int, last: int, work: float = INVOKE_WORK) -> int:
+        """Run ops [first, last) of the active model; returns the cycles they took."""
+        frame = self.link.request(CMD_INVOKE, struct.pack("<HH", first, last), work=work)
+        (cycles,) = struct.unpack_from("<Q", frame.payload)
+        return int(cycles)
+
+    def time_layers(self, work: float = INVOKE_WORK) -> list[int]:
+        frame = self.link.request(CMD_TIME_LAYERS, work=work, expect_bytes=8 * 4096)
+        (n,) = struct.unpack_from("<H", frame.payload)
+        return list(struct.unpack_from(f"<{n}Q", frame.payload, 2))
+
+    def reset(self) -> DeviceInfo:
+        self.link.request(CMD_RESET)
+        return self.hello()
+
+    # -- models -------------------------------------------------------------------------------------
+    def run(self, model: Blob, inputs: Sequence[Any], work: float = INVOKE_WORK) -> tuple[list[I8], int]:
+        """Run the active model (whose structure is ``model``) on int8 inputs; returns the
+        outputs and the cycles the inference took."""
+        if len(inputs) != len(model.inputs):
+            raise EdgeAIError(f"the model takes {len(model.inputs)} input(s), {len(inputs)} given")
+        for k, (idx, x) in enumerate(zip(model.inputs, inputs, strict=True)):
+            t = model.tensors[idx]
+            raw = np.ascontiguousarray(np.asarray(x).astype(np.int8)).tobytes()
+            if len(raw) != t.nbytes:
+                raise EdgeAIError(f"input {k} needs {t.nbytes} int8 values {t.shape}, got {len(raw)}")
+            self.write_tensor(idx, raw)
+        cycles = self.invoke(0, len(model.ops), work)
+        outs = []
+        for idx in model.outputs:
+            t = model.tensors[idx]
+            outs.append(np.frombuffer(self.read_tensor(idx, t.nbytes), dtype=np.int8).reshape(t.shape).copy())
+        return outs, cycles
+
+    def run_layers(self, model: Blob, inputs: Sequence[Any], work: float = INVOKE_WORK) -> list[I8]:
+        """Run op by op and read every op's output tensor (for a layer-by-layer diff)."""
+        for idx, x in zip(model.inputs, inputs, strict=True):
+            self.write_tensor(idx, np.ascontiguousarray(np.asarray(x).astype(np.int8)).tobytes())
+        outs = []
+        for i, op in enumerate(model.ops):
+            self.invoke(i, i + 1, work)
+            t = model.tensors[op.output]
+            assert t.kind == KIND_ARENA
+            outs.append(np.frombuffer(self.read_tensor(op.output, t.nbytes), dtype=np.int8).reshape(t.shape).copy())
+        return outs

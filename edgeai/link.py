@@ -1,0 +1,276 @@
+"""The host side of the serial protocol (docs/protocol.md): COBS framing, CRC, sequence
+numbers, timeouts that scale with the transfer, and retries.
+
+The link reads and writes through a ``Transport``: anything with ``write(bytes)`` and
+``read(n) -> bytes`` that returns what is available within a short timeout (a pyserial port
+is one). It tells "no answer" (``DeviceTimeout``) from "not an edgeai board"
+(``NotEdgeAIError``) from "the board said no" (``DeviceError``).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .errors import EdgeAIError
+
+PROTOCOL_VERSION = 1
+MAX_PAYLOAD = 4096
+HEADER_BYTES = 6
+CRC_BYTES = 4
+MAX_FRAME = HEADER_BYTES + MAX_PAYLOAD + CRC_BYTES
+MAX_WIRE = 4200
+KIND_LOG = 0x7F
+RESPONSE_BIT = 0x80
+
+# Timeouts and retries (seconds unless named otherwise). A request waits
+# BASE_TIMEOUT + wire bytes / (baud / 10) * SLACK + the command's own work allowance.
+BASE_TIMEOUT = 0.5
+SLACK = 2.0
+RETRIES = 4
+READ_POLL = 0.02  # how long one transport read may block
+
+CMD_HELLO = 0x01
+CMD_UPLOAD_BEGIN = 0x02
+CMD_UPLOAD_CHUNK = 0x03
+CMD_UPLOAD_COMMIT = 0x04
+CMD_WRITE_TENSOR = 0x05
+CMD_READ_TENSOR = 0x06
+CMD_INVOKE = 0x07
+CMD_TIME_LAYERS = 0x08
+CMD_RESET = 0x09
+
+STATUS_NAMES = {
+    0: "OK",
+    1: "BAD_FRAME",
+    2: "BAD_VERSION",
+    3: "NO_MODEL",
+    4: "TOO_BIG",
+    5: "BAD_STATE",
+    6: "BAD_RANGE",
+    7: "BAD_CRC",
+    8: "LOAD_FAILED",
+    9: "ARENA",
+    10: "FLASH",
+    11: "RUN_FAILED",
+}
+
+
+class LinkError(EdgeAIError):
+    """A failure of the link itself."""
+
+
+class DeviceTimeout(LinkError):
+    """The board did not answer within the timeout, after every retry."""
+
+
+class NotEdgeAIError(LinkError):
+    """Bytes arrive, but not edgeai frames: something else is on the port."""
+
+
+class DeviceError(EdgeAIError):
+    """The board answered with an error status."""
+
+    def __init__(self, command: int, status: int, payload: bytes) -> None:
+        self.command = command
+        self.status = status
+        self.payload = payload
+        name = STATUS_NAMES.get(status, f"status {status}")
+        super().__init__(f"the board refused command 0x{command:02x}: {name}")
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> int | None: ...
+    def read(self, size: int = 1) -> bytes: ...
+
+
+# ---- COBS ------------------------------------------------------------------------------------
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent overhead byte stuffing: the result holds no 0x00."""
+    out = bytearray()
+    block = bytearray()
+    for b in data:
+        if b == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+        else:
+            block.append(b)
+            if len(block) == 254:
+                out.append(255)
+                out += block
+                block.clear()
+    out.append(len(block) + 1)
+    out += block
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes | None:
+    """Inverse of cobs_encode; None for input that is not valid COBS."""
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        code = data[i]
+        if code == 0 or i + code > n:
+            return None
+        block = data[i + 1 : i + code]
+        if 0 in block:
+            return None
+        out += block
+        i += code
+        if code < 255 and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+# ---- frames ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    kind: int
+    status: int
+    seq: int
+    payload: bytes
+
+
+def encode_frame(frame: Frame) -> bytes:
+    if len(frame.payload) > MAX_PAYLOAD:
+        raise LinkError(f"payload of {len(frame.payload)} bytes exceeds the frame limit of {MAX_PAYLOAD}")
+    body = struct.pack("<BBHH", frame.kind, frame.status, frame.seq, len(frame.payload)) + frame.payload
+    body += struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+    return cobs_encode(body) + b"\0"
+
+
+def decode_frame(wire: bytes) -> Frame | None:
+    """A frame from its COBS bytes (without the delimiter); None if it is not a valid frame."""
+    body = cobs_decode(wire)
+    if body is None or not HEADER_BYTES + CRC_BYTES <= len(body) <= MAX_FRAME:
+        return None
+    kind, status, seq, length = struct.unpack_from("<BBHH", body)
+    if length != len(body) - HEADER_BYTES - CRC_BYTES:
+        return None
+    (crc,) = struct.unpack_from("<I", body, len(body) - CRC_BYTES)
+    if zlib.crc32(body[:-CRC_BYTES]) & 0xFFFFFFFF != crc:
+        return None
+    return Frame(kind, status, seq, body[HEADER_BYTES:-CRC_BYTES])
+
+
+@dataclass
+class FrameReader:
+    """Splits a byte stream at 0x00 and keeps the valid frames; counts what it drops."""
+
+    buffer: bytearray = field(default_factory=bytearray)
+    overflow: bool = False
+    dropped: int = 0
+    garbage_bytes: int = 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        start = 0
+        while True:
+            end = data.find(b"\0", start)
+            piece = data[start:] if end < 0 else data[start:end]
+            if not self.overflow:
+                self.buffer += piece
+                if len(self.buffer) > MAX_WIRE:
+                    self.overflow = True
+                    self.garbage_bytes += len(self.buffer)
+                    self.buffer.clear()
+            if end < 0:
+                return frames
+            if self.overflow:
+                self.overflow = False
+                self.dropped += 1
+            elif self.buffer:
+                frame = decode_frame(bytes(self.buffer))
+                if frame is None:
+                    self.dropped += 1
+                    self.garbage_bytes += len(self.buffer)
+                else:
+                    frames.append(frame)
+                self.buffer.clear()
+            start = end + 1
+
+
+# ---- the link ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LinkStats:
+    requests: int = 0
+    retries: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+class Link:
+    """Request/response over a transport, with retries on the same sequence number."""
+
+    def __init__(self, transport: Transport, baud: int = 115200, retries: int = RETRIES,
+                 on_log: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        self.transport = transport
+        self.baud = baud
+        self.retries = retries
+        self.on_log = on_log
+        self.logs: list[str] = []
+        self.reader = FrameReader()
+        self.stats = LinkStats()
+        self.valid_frames = 0  # any valid frame ever received: the other side speaks edgeai
+        self._seq = 0
+
+    def _next_seq(self) -> int:
+        self._seq = self._seq % 0xFFFF + 1
+        return self._seq
+
+    def timeout_for(self, wire_bytes: int, work: float = 0.0) -> float:
+        """Seconds to wait for an answer to a request of ``wire_bytes`` (both directions)."""
+        return BASE_TIMEOUT + SLACK * wire_bytes * 10.0 / self.baud + work
+
+    def request(self, command: int, payload: bytes = b"", *, work: float = 0.0,
+                expect_bytes: int = 0, check: bool = True) -> Frame:  # fmt: skip
+        """Send a request and return its response frame. ``work`` adds seconds the board needs
+        to act; ``expect_bytes`` is the size of the answer's payload, for the timeout."""
+        seq = self._next_seq()
+        wire = encode_frame(Frame(command, 0, seq, payload))
+        timeout = self.timeout_for(len(wire) + expect_bytes + 32, work)
+        received = 0
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+                self.transport.write(b"\0")  # end whatever partial frame the board holds
+            self.transport.write(wire)
+            self.stats.bytes_sent += len(wire)
+            self.stats.requests += 1
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                data = self.transport.read(MAX_WIRE)
+                if not data:
+                    continue
+                self.stats.bytes_received += len(data)
+                received += len(data)
+                for frame in self.reader.feed(data):
+                    self.valid_frames += 1
+                    if frame.kind == KIND_LOG:
+                        text = frame.payload.decode("utf-8", "replace")
+                        self.logs.append(text)
+                        if self.on_log is not None:
+                            self.on_log(text)
+                    elif frame.kind == command | RESPONSE_BIT and frame.seq == seq:
+                        if check and frame.status != 0:
+                            raise DeviceError(command, frame.status, frame.payload)
+                        return frame
+        if received and not self.valid_frames:
+            raise NotEdgeAIError(
+                "the device answers, but not with edgeai frames: is the edgeai firmware running on it?"
+            )
+        raise DeviceTimeout(
+            f"no answer from the board after {self.retries + 1} tries of {timeout:.1f} s: "
+            "check the port and that the board runs edgeai firmware"
+        )
