@@ -72,6 +72,10 @@ class NotEdgeAIError(LinkError):
     """Bytes arrive, but not edgeai frames: something else is on the port."""
 
 
+class PortGone(LinkError):
+    """The port itself failed: unplugged, closed, or the simulator died."""
+
+
 class DeviceError(EdgeAIError):
     """The board answered with an error status."""
 
@@ -229,6 +233,18 @@ class Link:
         self._seq = self._seq % 0xFFFF + 1
         return self._seq
 
+    def _write(self, data: bytes) -> None:
+        try:
+            self.transport.write(data)
+        except OSError as e:  # pyserial's SerialException is an OSError
+            raise PortGone(f"the port failed while writing ({e}); was the board unplugged or reset?") from None
+
+    def _read(self) -> bytes:
+        try:
+            return bytes(self.transport.read(MAX_WIRE))
+        except OSError as e:
+            raise PortGone(f"the port failed while reading ({e}); was the board unplugged or reset?") from None
+
     def timeout_for(self, wire_bytes: int, work: float = 0.0) -> float:
         """Seconds to wait for an answer to a request of ``wire_bytes`` (both directions)."""
         return BASE_TIMEOUT + SLACK * wire_bytes * 10.0 / self.baud + work
@@ -244,13 +260,13 @@ class Link:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.retries += 1
-                self.transport.write(b"\0")  # end whatever partial frame the board holds
-            self.transport.write(wire)
+                self._write(b"\0")  # end whatever partial frame the board holds
+            self._write(wire)
             self.stats.bytes_sent += len(wire)
             self.stats.requests += 1
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                data = self.transport.read(MAX_WIRE)
+                data = self._read()
                 if not data:
                     continue
                 self.stats.bytes_received += len(data)
