@@ -240,8 +240,11 @@ class Link:
             raise PortGone(f"the port failed while writing ({e}); was the board unplugged or reset?") from None
 
     def _read(self) -> bytes:
+        """What has arrived: blocks (up to the transport's timeout) for the first byte only."""
         try:
-            return bytes(self.transport.read(MAX_WIRE))
+            data = bytes(self.transport.read(1))
+            waiting = int(getattr(self.transport, "in_waiting", 0) or 0) if data else 0
+            return data + bytes(self.transport.read(waiting)) if waiting else data
         except OSError as e:
             raise PortGone(f"the port failed while reading ({e}); was the board unplugged or reset?") from None
 

@@ -16,6 +16,7 @@ from .native import FIRMWARE, ROOT
 
 SIM_START_TIMEOUT = 10.0  # seconds for the simulator to print its port
 SIM_STOP_TIMEOUT = 5.0
+_BUILT: set[Path] = set()  # simulator binaries already built by this process
 
 
 def default_sim_flash() -> Path:
@@ -55,12 +56,16 @@ class Simulator:
         self.port = ""
 
     def binary(self) -> Path:
+        """The simulator executable, built (once per process) with the board file's command."""
         path = ROOT / str(self.board.build.get("binary", "build/host/edgeai-sim"))
+        if path in _BUILT:
+            return path
         command = self.board.build.get("command", ["make", "-C", "firmware", "sim"])
         proc = subprocess.run([*command, "-s"], cwd=ROOT, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not path.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
             raise EdgeAIError(f"building the simulator failed: {tail[0]}; run `make -C {FIRMWARE.name} sim`")
+        _BUILT.add(path)
         return path
 
     def start(self) -> str:

@@ -1,0 +1,65 @@
+/* edgeai port seam: the only platform code the firmware needs.
+ *
+ * A port (firmware/ports/<name>/) implements these functions; the app (firmware/app/)
+ * calls them and nothing else of the platform. Nothing in the portable code includes a
+ * port's files. Functions that can fail return EAI_PORT_OK or a negative code.
+ *
+ * Flash behaves like NOR flash: an erase sets whole sectors of EAI_PORT_SECTOR_BYTES to
+ * 0xFF, and a write can only clear bits (it stores old & new), so a region must be erased
+ * before it is written with arbitrary data. Writing the same bytes twice is harmless.
+ */
+#ifndef EDGEAI_PORT_H
+#define EDGEAI_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EAI_PORT_SECTOR_BYTES 4096u /* flash erase unit */
+
+enum eai_port_status {
+    EAI_PORT_OK = 0,
+    EAI_PORT_ERR_ARG = -1, /* out of bounds or misaligned */
+    EAI_PORT_ERR_IO = -2   /* the device or the OS refused */
+};
+
+/* Read up to `max` bytes from the host link, waiting at most `timeout_ms` for the first
+ * byte. Returns the number of bytes read; 0 on timeout (or when the link is down). */
+size_t eai_port_uart_read(uint8_t *buf, size_t max, uint32_t timeout_ms);
+
+/* Write `n` bytes to the host link. May drop bytes when nobody reads for a long time
+ * (then returns EAI_PORT_ERR_IO); the protocol's retries recover. */
+int eai_port_uart_write(const uint8_t *buf, size_t n);
+
+/* Bytes of flash the firmware may use for its slot table and model slots (from offset 0),
+ * a multiple of EAI_PORT_SECTOR_BYTES. */
+uint32_t eai_port_flash_size(void);
+
+/* Copy `n` bytes at flash offset `off` to `dst`. */
+int eai_port_flash_read(uint32_t off, void *dst, size_t n);
+
+/* Program `n` bytes at `off` (NOR semantics: clears bits only; erase first). */
+int eai_port_flash_write(uint32_t off, const void *src, size_t n);
+
+/* Erase [off, off + n) to 0xFF; `off` and `n` must be multiples of EAI_PORT_SECTOR_BYTES. */
+int eai_port_flash_erase(uint32_t off, size_t n);
+
+/* A read-only pointer to flash [off, off + n), mapped in place (a model runs from it).
+ * 4-byte aligned whenever `off` is. NULL if the range is out of bounds or not mappable.
+ * The mapping stays valid until the next erase or write of that range. */
+const uint8_t *eai_port_flash_map(uint32_t off, size_t n);
+
+/* A free-running cycle counter (the posix simulator: host CLOCK_MONOTONIC nanoseconds). */
+uint64_t eai_port_cycles(void);
+
+/* The board's name, e.g. "sim" or "esp32-s3-devkitc"; a static string. */
+const char *eai_port_board_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEAI_PORT_H */

@@ -1,0 +1,131 @@
+"""The simulated board over the real link: pyserial on the simulator's pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeai.boards import load_board
+from edgeai.compiler import compile_model
+from edgeai.device import Device
+from edgeai.errors import EdgeAIError
+from edgeai.link import Link
+from edgeai.ref import Interpreter
+from edgeai.transport import Simulator, open_port
+
+from .conftest import mlperf_path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def kws() -> bytes:
+    return compile_model(mlperf_path("kws01/kws_ref_model.tflite")).data
+
+
+@pytest.fixture(scope="module")
+def ic01() -> bytes:
+    return compile_model(mlperf_path("ic01/pretrainedResnet_quant.tflite")).data
+
+
+def test_upload_run_and_layers(tmp_path: Path, kws: bytes) -> None:
+    with Device.open(board="sim", flash=tmp_path / "flash.bin") as dev:
+        assert dev.info.board == "sim" and dev.info.active_slot is None
+        assert not dev.has_model(kws)
+        info = dev.upload(kws)
+        assert info.active_slot is not None and dev.has_model(kws)
+        blob = Interpreter(kws).blob
+        x = np.fromfile(mlperf_path("samples/kws01_sample0_mfcc_int8.bin"), dtype=np.int8)
+        (y,), cycles = dev.run(blob, [x])
+        assert y.reshape(-1)[5] == 127 and cycles > 0
+        ref_layers: list[np.ndarray] = []
+        Interpreter(blob).run([x], on_op=lambda _i, _op, out, acc=ref_layers: acc.append(out))
+        for got, want in zip(dev.run_layers(blob, [x]), ref_layers, strict=True):
+            assert np.array_equal(got, want)
+        times = dev.time_layers()
+        assert len(times) == len(blob.ops) and all(t >= 0 for t in times)
+
+
+def test_flash_survives_a_kill(tmp_path: Path, kws: bytes) -> None:
+    board = load_board("sim")
+    sim = Simulator(board, tmp_path / "flash.bin")
+    with Device.open(board="sim", flash=sim.flash) as dev:
+        dev.upload(kws)
+    with Device.open(board="sim", flash=sim.flash) as dev:
+        assert dev.has_model(kws)
+
+
+def test_interrupted_uploads_keep_the_old_model(tmp_path: Path, kws: bytes, ic01: bytes) -> None:
+    """Kill the simulator during an upload, 100 times: after a chunk at a random offset, or
+    racing the final commit. After each restart the previous model is active and right (or, if
+    the kill lost the race to the switch, the new model is whole)."""
+    flash = tmp_path / "flash.bin"
+    board = load_board("sim")
+    blob = Interpreter(kws).blob
+    x = np.fromfile(mlperf_path("samples/kws01_sample0_mfcc_int8.bin"), dtype=np.int8)
+    (want,) = Interpreter(blob).run([x])
+    with Device.open(board="sim", flash=flash) as dev:
+        dev.upload(kws)
+    rng = random.Random(1)
+    interrupted = 0
+    for _trial in range(100):
+        sim = Simulator(board, flash)
+        ser = open_port(sim.start(), board.baud)
+        stop_at = rng.randrange(1, len(ic01) + 1)
+        race = rng.random() < 0.2
+        timers: list[threading.Timer] = []
+
+        def cut(done: int, total: int, sim: Simulator = sim, stop_at: int = stop_at, race: bool = race,
+                timers: list[threading.Timer] = timers) -> None:  # fmt: skip
+            if race and done == total:
+                timers.append(threading.Timer(rng.uniform(0, 0.002), sim.kill))
+                timers[-1].start()
+            elif not race and done >= stop_at:
+                sim.kill()
+
+        try:
+            dev = Device(Link(ser, baud=board.baud, retries=0))
+            try:
+                dev.upload(ic01, progress=cut)
+            except EdgeAIError:
+                interrupted += 1
+        finally:
+            for t in timers:
+                t.join()
+            ser.close()
+            sim.stop()
+        with Device.open(board="sim", flash=flash) as dev:
+            if dev.has_model(ic01):  # the kill lost the race to the switch: the new model is whole
+                dev.upload(kws)
+            assert dev.has_model(kws)
+            (y,), _ = dev.run(blob, [x])
+            assert np.array_equal(y, want)
+    assert interrupted >= 80
+
+
+def test_cli_info_upload_run(tmp_path: Path, kws: bytes) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEAI_SIM_FLASH": str(tmp_path / "flash.bin")}
+    model = tmp_path / "kws.eai"
+    model.write_bytes(kws)
+
+    def edgeai(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "edgeai", *args], capture_output=True, text=True, env=env)
+
+    proc = edgeai("info", "--board", "sim")
+    assert proc.returncode == 0 and "model: none" in proc.stdout, proc.stderr
+    out = tmp_path / "y.npy"
+    sample = str(mlperf_path("samples/kws01_sample0_mfcc_int8.bin"))
+    proc = edgeai("run", str(model), "--board", "sim", "--input", sample, "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(out).reshape(-1)[5] == 127
+    proc = edgeai("info", "--board", "sim")
+    assert f"{len(kws):,} bytes" in proc.stdout
+    proc = edgeai("info", "--port", str(tmp_path / "no-such-port"))
+    assert proc.returncode == 1 and "no such port" in proc.stderr and "Traceback" not in proc.stderr
