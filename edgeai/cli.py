@@ -102,21 +102,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
-    report = verify(
-        args.model,
-        samples=args.samples,
-        input_files=args.input or (),
-        seed=args.seed,
-        progress=_progress("verify"),
-        calib=args.calib,
-        method=args.method,
-    )
+    device = _open_device(args) if (args.board or args.port) else None
+    try:
+        report = verify(
+            args.model,
+            samples=args.samples,
+            input_files=args.input or (),
+            seed=args.seed,
+            progress=_progress("verify"),
+            calib=args.calib,
+            method=args.method,
+            device=device,
+            upload_progress=_progress("upload"),
+        )
+    finally:
+        if device is not None:
+            device.close()
     for s in report.skipped:
         print(f"skipped {s}")
     print(f"{report.model}: {report.samples} samples, backends {', '.join(report.backends)}")
-    print(f"  {'pair':<16} {'compared':>10} {'mismatched':>10} {'max |diff|':>10}")
+    print(f"  {'pair':<22} {'compared':>10} {'mismatched':>10} {'max |diff|':>10}")
     for p in report.pairs:
-        print(f"  {p.a + ' vs ' + p.b:<16} {p.compared_elements:>10} {p.mismatched_elements:>10} {p.max_abs_diff:>10}")
+        print(f"  {p.a + ' vs ' + p.b:<22} {p.compared_elements:>10} {p.mismatched_elements:>10} {p.max_abs_diff:>10}")
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -256,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file (.tflite, or .onnx with --calib)")
     p.add_argument("--calib", metavar="SAMPLES", help="calibration samples for a float ONNX model")
     p.add_argument("--method", choices=("minmax", "percentile", "mse"), default="minmax", help="calibration method")
+    _device_args(p)
     p.add_argument("--samples", type=int, default=50, help="random inputs (default 50)")
     p.add_argument(
         "--input",

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from . import oracle
 from .blob import Blob, BlobTensor
 from .compiler import Compiled, compile_model
+from .device import Device
 from .errors import EdgeAIError
 from .native import NativeModel
 from .ref import Interpreter
@@ -134,12 +135,16 @@ def verify(
     progress: Callable[[int, int], None] | None = None,
     calib: str | Path | None = None,
     method: str = "minmax",
+    device: Device | None = None,
+    upload_progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Compile ``model`` and compare every backend available on the same inputs.
 
-    A float ONNX model is first calibrated on ``calib``; the C runtime and ``edgeai.ref`` are
-    compared on random inputs and the calibration samples, and the int8 model is measured
-    against the float one (top-1 agreement, SQNR) on those samples (or on ``input_files``)."""
+    With ``device``, the model also runs on that board (uploaded first if the board holds
+    another), as one more backend. A float ONNX model is first calibrated on ``calib``; the C
+    runtime and ``edgeai.ref`` are compared on random inputs and the calibration samples, and
+    the int8 model is measured against the float one (top-1 agreement, SQNR) on those samples
+    (or on ``input_files``)."""
     is_onnx = Path(model).suffix.lower() == ".onnx"
     float_graph = None
     float_samples: list[list[npt.NDArray[np.float32]]] = []
@@ -179,6 +184,14 @@ def verify(
         skipped.append(f"tflite: {reason}")
     runners["ref"] = Interpreter(blob).run
     runners["c"] = NativeModel(compiled.data).run
+    if device is not None:
+        if not device.has_model(compiled.data):
+            device.upload(compiled.data, progress=upload_progress)
+
+        def on_board(case: Sequence[I8], dev: Device = device) -> list[I8]:
+            return dev.run(blob, case)[0]
+
+        runners[f"board:{device.info.board}"] = on_board
 
     names = list(runners)
     pairs = [PairResult(a, b) for a, b in itertools.combinations(names, 2)]

@@ -20,7 +20,7 @@ from edgeai.link import Link
 from edgeai.ref import Interpreter
 from edgeai.transport import Simulator, open_port
 
-from .conftest import mlperf_path
+from .conftest import MLPerfModel, mlperf_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,3 +129,18 @@ def test_cli_info_upload_run(tmp_path: Path, kws: bytes) -> None:
     assert f"{len(kws):,} bytes" in proc.stdout
     proc = edgeai("info", "--port", str(tmp_path / "no-such-port"))
     assert proc.returncode == 1 and "no such port" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_verify_on_the_simulated_board(tmp_path: Path, mlperf_model: MLPerfModel) -> None:
+    from edgeai import oracle
+    from edgeai.verify import verify
+
+    inputs = [mlperf_path("samples/kws01_sample0_mfcc_int8.bin")] if mlperf_model.name == "kws01" else []
+    with Device.open(board="sim", flash=tmp_path / "flash.bin") as dev:
+        report = verify(mlperf_model.path, samples=50, input_files=inputs, device=dev)
+        assert dev.has_model(report.compiled.data)
+    assert "board:sim" in report.backends
+    board_pairs = [p for p in report.pairs if "board:sim" in (p.a, p.b)]
+    assert len(board_pairs) == (3 if oracle.available() is None else 2)
+    for pair in report.pairs:
+        assert pair.compared_elements > 0 and pair.mismatched_elements == 0, pair
