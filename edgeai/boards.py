@@ -31,7 +31,7 @@ class Board:
     @property
     def slot_bytes(self) -> int:
         """The largest blob one model slot holds (docs/protocol.md's flash layout)."""
-        return (self.flash_bytes - SECTOR_BYTES) // 2 // SECTOR_BYTES * SECTOR_BYTES
+        return (self.flash_bytes - 2 * SECTOR_BYTES) // 2 // SECTOR_BYTES * SECTOR_BYTES
 
 
 def board_names() -> list[str]:

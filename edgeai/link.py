@@ -218,10 +218,11 @@ class Link:
     """Request/response over a transport, with retries on the same sequence number."""
 
     def __init__(self, transport: Transport, baud: int = 115200, retries: int = RETRIES,
-                 on_log: Callable[[str], None] | None = None) -> None:  # fmt: skip
+                 on_log: Callable[[str], None] | None = None, base_timeout: float = BASE_TIMEOUT) -> None:  # fmt: skip
         self.transport = transport
         self.baud = baud
         self.retries = retries
+        self.base_timeout = base_timeout
         self.on_log = on_log
         self.logs: list[str] = []
         self.reader = FrameReader()
@@ -250,7 +251,7 @@ class Link:
 
     def timeout_for(self, wire_bytes: int, work: float = 0.0) -> float:
         """Seconds to wait for an answer to a request of ``wire_bytes`` (both directions)."""
-        return BASE_TIMEOUT + SLACK * wire_bytes * 10.0 / self.baud + work
+        return self.base_timeout + SLACK * wire_bytes * 10.0 / self.baud + work
 
     def request(self, command: int, payload: bytes = b"", *, work: float = 0.0,
                 expect_bytes: int = 0, check: bool = True) -> Frame:  # fmt: skip

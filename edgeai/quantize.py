@@ -27,6 +27,7 @@ F32 = npt.NDArray[np.float32]
 METHODS = ("minmax", "percentile", "mse")
 MAX_KEPT = 1 << 18  # observed values kept per tensor for percentile and mse (a seeded subsample)
 PERCENTILE = 99.99
+MIN_SOFTMAX_INPUT_SCALE = 2.0**-25  # twice what TFLite's softmax accepts (beta * scale * 2^26 > 1)
 _SHRINK = np.linspace(0.3, 1.0, 36)  # the grid of range scalings the mse method tries
 
 
@@ -111,6 +112,15 @@ def calibrate(
     params: dict[int, QParams] = {}
     for t in obs.lo:
         params[t] = choose_range(obs.values(t), obs.lo[t], obs.hi[t], method)
+    # softmax's fixed-point kernel needs beta * input scale * 2^26 > 1: an input whose observed
+    # range is (nearly) empty gets the narrowest grid that works
+    for op in graph.ops:
+        if op.type == "SOFTMAX":
+            t = op.inputs[0]
+            floor = MIN_SOFTMAX_INPUT_SCALE / float(op.options.get("beta", 1.0))
+            if params[t].scale < floor:
+                mid = (obs.lo[t] + obs.hi[t]) / 2.0
+                params[t] = qparams_for_range(mid - 128 * floor, mid + 127 * floor)
     # ops whose int8 kernels keep their input's quantization, or have a fixed one
     for op in graph.ops:
         out = op.outputs[0]

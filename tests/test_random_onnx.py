@@ -78,7 +78,7 @@ def mlp(draw: st.DrawFn) -> tuple[Net, str, tuple[int, ...]]:
     return net, x, (1, net.shape[1])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(cnn(), mlp()), st.sampled_from(["minmax", "percentile", "mse"]), st.integers(0, 2**31))
 def test_c_and_ref_identical_on_random_graphs(model: tuple[Net, str, tuple[int, ...]], method: str, seed: int) -> None:
     net, out, shape = model

@@ -1,9 +1,11 @@
 /* The protocol server (see app.h and docs/protocol.md).
  *
- * Flash layout: sector 0 holds the slot table, then slot A, then slot B, each slot_size
- * bytes (flash_size - 4096) / 2 rounded down to a sector. The slot table is an append-only
- * log of 32-byte records; the valid record with the highest generation names the active
- * slot. A commit writes the new record, in one flash write, as the very last step.
+ * Flash layout: sectors 0 and 1 hold the slot table (two sectors, A and B, written
+ * alternately), then slot A, then slot B, each slot_size bytes: (flash_size - 8192) / 2
+ * rounded down to a sector. Each table sector is an append-only log of 32-byte records;
+ * the valid record with the highest generation names the active slot. A commit writes the
+ * new record, in one flash write, as the very last step, and never erases the table sector
+ * that holds the active model's record.
  */
 #include "app.h"
 
@@ -14,7 +16,9 @@
 #include "frame.h"
 
 #define SECTOR EAI_PORT_SECTOR_BYTES
-#define RECORDS (EAI_APP_SLOT_TABLE_BYTES / EAI_APP_RECORD_BYTES)
+#define RECORDS (EAI_APP_SLOT_TABLE_BYTES / EAI_APP_RECORD_BYTES) /* per table sector */
+#define TABLES EAI_APP_SLOT_TABLES
+#define TABLE_BYTES (TABLES * EAI_APP_SLOT_TABLE_BYTES)
 #define RECORD_MAGIC 0x544F4C53u /* "SLOT" little-endian */
 #define MAX_TIMED_OPS ((EAI_FRAME_MAX_PAYLOAD - 2u) / 8u)
 
@@ -39,6 +43,7 @@ static struct {
     uint32_t model_crc;
     eai_model model;
     uint32_t max_generation; /* highest generation of any valid record */
+    uint8_t table_sector;    /* the table sector a commit appends to (see write_record) */
     /* an upload in progress */
     uint8_t uploading;
     uint8_t upload_slot;
@@ -134,7 +139,7 @@ void eai_app_log(uint8_t level, const char *msg)
 
 /* ---- the slot table --------------------------------------------------------------------- */
 
-static uint32_t slot_offset(uint8_t slot) { return SECTOR + (uint32_t)slot * g.slot_size; }
+static uint32_t slot_offset(uint8_t slot) { return TABLE_BYTES + (uint32_t)slot * g.slot_size; }
 
 static int record_decode(const uint8_t *p, slot_record *r)
 {
@@ -184,41 +189,48 @@ static int check_slot(uint8_t slot, uint32_t size, uint32_t crc, eai_model *m, i
     return EAI_ST_OK;
 }
 
-/* Pick the valid record with the highest generation whose slot checks out; fall back to
- * older records if a slot does not (it should not happen: commits check first). */
+/* Pick the valid record (of both table sectors) with the highest generation whose slot
+ * checks out; fall back to older records if a slot does not (it should not happen: commits
+ * check first). Sets g.table_sector to the sector of the record chosen or, with no model,
+ * of the highest valid record (sector 0 when there is none). */
 static void load_active(void)
 {
-    const uint8_t *table = eai_port_flash_map(0, EAI_APP_SLOT_TABLE_BYTES);
+    const uint8_t *table = eai_port_flash_map(0, TABLE_BYTES);
     uint64_t bound = (uint64_t)UINT32_MAX + 1u;
     uint32_t tries;
     g.active_slot = EAI_APP_NO_SLOT;
     g.model_size = 0;
     g.model_crc = 0;
     g.max_generation = 0;
+    g.table_sector = 0;
     memset(&g.model, 0, sizeof g.model);
     if (!table || g.slot_size == 0)
         return;
-    for (tries = 0; tries < RECORDS; tries++) {
+    for (tries = 0; tries < TABLES * RECORDS; tries++) {
         slot_record best, r;
         int found = 0, err;
+        uint32_t i, best_pos = 0;
         memset(&best, 0, sizeof best);
-        uint32_t i;
-        for (i = 0; i < RECORDS; i++) {
+        for (i = 0; i < TABLES * RECORDS; i++) {
             if (!record_decode(table + i * EAI_APP_RECORD_BYTES, &r))
                 continue;
             if (r.generation > g.max_generation)
                 g.max_generation = r.generation;
             if ((uint64_t)r.generation < bound && (!found || r.generation > best.generation)) {
                 best = r;
+                best_pos = i;
                 found = 1;
             }
         }
         if (!found)
             return;
+        if (tries == 0)
+            g.table_sector = (uint8_t)(best_pos / RECORDS);
         if (check_slot(best.slot, best.size, best.crc, &g.model, &err) == EAI_ST_OK) {
             g.active_slot = best.slot;
             g.model_size = best.size;
             g.model_crc = best.crc;
+            g.table_sector = (uint8_t)(best_pos / RECORDS);
             return;
         }
         {
@@ -234,14 +246,22 @@ static void load_active(void)
     }
 }
 
-/* Append a record naming `slot`: the single write that switches models. The table is a
- * log of RECORDS positions; when it is full it is erased and restarted at position 0. */
+/* Append a record naming `slot`: the single write that switches models. Each table sector
+ * is a log of RECORDS positions. The record goes to the first blank position of
+ * g.table_sector (the sector of the active model's record, or else of the highest record);
+ * when that sector is full, the other sector, which holds only older records, is erased and
+ * the record goes to its position 0. So the sector holding the record in force is never
+ * erased, and a power cut at any point leaves it (and its model) in force. */
 static int write_record(uint8_t slot, uint32_t size, uint32_t crc)
 {
-    const uint8_t *table = eai_port_flash_map(0, EAI_APP_SLOT_TABLE_BYTES);
+    const uint8_t *table;
     uint8_t rec[EAI_APP_RECORD_BYTES];
     slot_record r;
-    uint32_t pos = RECORDS, i;
+    uint32_t sector = g.table_sector, base, pos = RECORDS, i;
+    if (sector >= TABLES)
+        sector = 0;
+    base = sector * EAI_APP_SLOT_TABLE_BYTES;
+    table = eai_port_flash_map(base, EAI_APP_SLOT_TABLE_BYTES);
     if (!table)
         return EAI_ST_FLASH;
     for (i = 0; i < RECORDS; i++) {
@@ -251,7 +271,9 @@ static int write_record(uint8_t slot, uint32_t size, uint32_t crc)
         }
     }
     if (pos == RECORDS) {
-        if (eai_port_flash_erase(0, EAI_APP_SLOT_TABLE_BYTES) != EAI_PORT_OK)
+        sector = (sector + 1u) % TABLES;
+        base = sector * EAI_APP_SLOT_TABLE_BYTES;
+        if (eai_port_flash_erase(base, EAI_APP_SLOT_TABLE_BYTES) != EAI_PORT_OK)
             return EAI_ST_FLASH;
         pos = 0;
     }
@@ -260,12 +282,13 @@ static int write_record(uint8_t slot, uint32_t size, uint32_t crc)
     r.size = size;
     r.crc = crc;
     record_encode(&r, rec);
-    if (eai_port_flash_write(pos * EAI_APP_RECORD_BYTES, rec, sizeof rec) != EAI_PORT_OK)
+    if (eai_port_flash_write(base + pos * EAI_APP_RECORD_BYTES, rec, sizeof rec) != EAI_PORT_OK)
         return EAI_ST_FLASH;
-    table = eai_port_flash_map(0, EAI_APP_SLOT_TABLE_BYTES);
+    table = eai_port_flash_map(base, EAI_APP_SLOT_TABLE_BYTES);
     if (!table || memcmp(table + pos * EAI_APP_RECORD_BYTES, rec, sizeof rec) != 0)
         return EAI_ST_FLASH;
     g.max_generation = r.generation;
+    g.table_sector = (uint8_t)sector;
     return EAI_ST_OK;
 }
 
@@ -279,7 +302,7 @@ int eai_app_init(void)
     memset(&g, 0, sizeof g);
     eai_frame_rx_init(&g_rx);
     g.flash_size = fs;
-    g.slot_size = fs > SECTOR ? (fs - SECTOR) / 2u / SECTOR * SECTOR : 0u;
+    g.slot_size = fs > TABLE_BYTES ? (fs - TABLE_BYTES) / 2u / SECTOR * SECTOR : 0u;
     if (g.slot_size == 0)
         ok = 0;
     load_active();

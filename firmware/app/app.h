@@ -19,7 +19,8 @@
 #endif
 
 #define EAI_APP_PROTOCOL_VERSION 1u
-#define EAI_APP_SLOT_TABLE_BYTES 4096u /* sector 0: the slot table */
+#define EAI_APP_SLOT_TABLE_BYTES 4096u /* one slot-table sector (sectors 0 and 1) */
+#define EAI_APP_SLOT_TABLES 2u         /* slot-table sectors, written alternately */
 #define EAI_APP_RECORD_BYTES 32u       /* one slot-table record */
 #define EAI_APP_LOG_MAX 160u           /* bytes of text in one log frame */
 #define EAI_APP_NO_SLOT 0xFFu

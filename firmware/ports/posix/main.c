@@ -118,9 +118,9 @@ int main(int argc, char **argv)
     }
     if (!flash)
         return usage("--flash PATH is required");
-    if (flash_size < 3u * EAI_PORT_SECTOR_BYTES || flash_size > 0x80000000ull ||
+    if (flash_size < 4u * EAI_PORT_SECTOR_BYTES || flash_size > 0x80000000ull ||
         flash_size % EAI_PORT_SECTOR_BYTES)
-        return usage("--flash-size must be a multiple of 4096 from 12288 to 2 GiB");
+        return usage("--flash-size must be a multiple of 4096 from 16384 to 2 GiB");
     if (*board == 0 || strlen(board) > 64)
         return usage("--board takes a name of 1 to 64 characters");
     if (sim_flash_open(flash, (uint32_t)flash_size, err, sizeof err) != 0) {

@@ -1,0 +1,310 @@
+/* Unit tests of the protocol server (app/) through its port seam: an in-memory NOR flash
+ * (writes clear bits, erases set them) that can lose power at any flash operation, possibly
+ * tearing it, and a UART that is a pair of buffers. The power-cut test commits 300 models
+ * in a row and, before each successful commit, cuts the power at every flash operation of
+ * the upload and commit in turn (whole or torn), reboots and checks that HELLO names a
+ * valid model that is the previous or the new one. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "blob_writer.h"
+#include "edgeai.h"
+#include "edgeai_port.h"
+#include "frame.h"
+
+#define FLASH_BYTES (64u * 1024u)
+#define UNLIMITED 0x7FFFFFFFL
+
+static int g_passed, g_failed;
+
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        if (cond) {                                                                          \
+            g_passed++;                                                                      \
+        } else {                                                                             \
+            g_failed++;                                                                      \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);         \
+        }                                                                                    \
+    } while (0)
+
+/* ---- the port ---------------------------------------------------------------------------- */
+
+static uint8_t g_flash[FLASH_BYTES];
+static long g_power = UNLIMITED; /* flash operations left before the power dies */
+static int g_torn;               /* the operation the power dies in does half its work */
+static long g_ops;               /* flash operations done (erase + write) */
+
+static uint8_t g_in[EAI_FRAME_MAX_WIRE + 16];
+static size_t g_in_len;
+static uint8_t g_out[1u << 16];
+static size_t g_out_len;
+
+size_t eai_port_uart_read(uint8_t *buf, size_t max, uint32_t timeout_ms)
+{
+    size_t n = g_in_len < max ? g_in_len : max;
+    (void)timeout_ms;
+    memcpy(buf, g_in, n);
+    memmove(g_in, g_in + n, g_in_len - n);
+    g_in_len -= n;
+    return n;
+}
+
+int eai_port_uart_write(const uint8_t *buf, size_t n)
+{
+    if (n > sizeof g_out - g_out_len)
+        return EAI_PORT_ERR_IO;
+    memcpy(g_out + g_out_len, buf, n);
+    g_out_len += n;
+    return EAI_PORT_OK;
+}
+
+uint32_t eai_port_flash_size(void) { return FLASH_BYTES; }
+
+static int in_flash(uint32_t off, size_t n) { return off <= FLASH_BYTES && n <= FLASH_BYTES - off; }
+
+/* 1 if the power is on for this operation; on the dying one, a torn op does half. */
+static int power(size_t *n)
+{
+    if (g_power <= 0)
+        return 0;
+    if (--g_power == 0) {
+        if (!g_torn)
+            return 0;
+        *n /= 2;
+    }
+    g_ops++;
+    return 1;
+}
+
+int eai_port_flash_read(uint32_t off, void *dst, size_t n)
+{
+    if (!in_flash(off, n))
+        return EAI_PORT_ERR_ARG;
+    memcpy(dst, g_flash + off, n);
+    return EAI_PORT_OK;
+}
+
+int eai_port_flash_write(uint32_t off, const void *src, size_t n)
+{
+    const uint8_t *s = (const uint8_t *)src;
+    size_t i;
+    if (!in_flash(off, n))
+        return EAI_PORT_ERR_ARG;
+    if (!power(&n))
+        return EAI_PORT_ERR_IO;
+    for (i = 0; i < n; i++)
+        g_flash[off + i] &= s[i]; /* NOR: a write only clears bits */
+    return g_power == 0 ? EAI_PORT_ERR_IO : EAI_PORT_OK;
+}
+
+int eai_port_flash_erase(uint32_t off, size_t n)
+{
+    if (!in_flash(off, n) || off % EAI_PORT_SECTOR_BYTES || n % EAI_PORT_SECTOR_BYTES)
+        return EAI_PORT_ERR_ARG;
+    if (!power(&n))
+        return EAI_PORT_ERR_IO;
+    memset(g_flash + off, 0xFF, n);
+    return g_power == 0 ? EAI_PORT_ERR_IO : EAI_PORT_OK;
+}
+
+const uint8_t *eai_port_flash_map(uint32_t off, size_t n)
+{
+    return in_flash(off, n) ? g_flash + off : NULL;
+}
+
+uint64_t eai_port_cycles(void) { return 0; }
+
+const char *eai_port_board_name(void) { return "test"; }
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+static uint16_t g_seq;
+static uint8_t g_resp[EAI_FRAME_MAX_PAYLOAD];
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* Send one request; the response's status (its payload in g_resp, *n bytes), or -1. */
+static int request(uint8_t kind, const uint8_t *payload, size_t len, size_t *n)
+{
+    eai_frame_rx rx;
+    size_t wire, i = 0;
+    int status = -1;
+    g_out_len = 0;
+    if (eai_frame_encode(kind, 0, ++g_seq, payload, len, g_in, sizeof g_in, &wire) != EAI_LINK_OK)
+        return -1;
+    g_in_len = wire;
+    while (g_in_len)
+        (void)eai_app_poll(0);
+    eai_frame_rx_init(&rx);
+    while (i < g_out_len) {
+        eai_frame f;
+        int got;
+        i += eai_frame_rx_feed(&rx, g_out + i, g_out_len - i, &f, &got);
+        if (got && f.kind == (kind | EAI_KIND_RESPONSE)) {
+            memcpy(g_resp, f.payload, f.length);
+            if (n)
+                *n = f.length;
+            status = f.status;
+        }
+    }
+    return status;
+}
+
+/* HELLO: the active slot, and the model's CRC in *crc. */
+static int hello(uint32_t *crc, uint32_t *slot_size)
+{
+    const uint8_t v[2] = {EAI_APP_PROTOCOL_VERSION, 0};
+    size_t n = 0;
+    if (request(EAI_CMD_HELLO, v, 2, &n) != EAI_ST_OK || n < 25)
+        return -1;
+    *crc = get32(g_resp + 17);
+    if (slot_size)
+        *slot_size = get32(g_resp + 4);
+    return g_resp[12];
+}
+
+static int upload(const uint8_t *blob, uint32_t len)
+{
+    static uint8_t p[EAI_FRAME_MAX_PAYLOAD];
+    int st;
+    bw_put32(p, len);
+    bw_put32(p + 4, eai_crc32(0, blob, len));
+    st = request(EAI_CMD_UPLOAD_BEGIN, p, 8, NULL);
+    if (st != EAI_ST_OK)
+        return st;
+    bw_put32(p, 0);
+    memcpy(p + 4, blob, len);
+    st = request(EAI_CMD_UPLOAD_CHUNK, p, 4 + len, NULL);
+    if (st != EAI_ST_OK)
+        return st;
+    return request(EAI_CMD_UPLOAD_COMMIT, NULL, 0, NULL);
+}
+
+/* A small valid model; k varies its bias (and so its CRC). */
+static uint32_t g_blob_words[1024];
+static uint8_t *const g_blob = (uint8_t *)g_blob_words;
+
+static uint32_t build_model(int32_t k)
+{
+    static const int8_t w[6] = {1, -1, 2, 3, 0, -2};
+    const int32_t bias[2] = {k, -k};
+    static const int32_t mult[2] = {1 << 30, 1 << 30};
+    static const int32_t shift[2] = {0, 1};
+    bw_model m;
+    uint16_t in, f, b, mu, sh, o;
+    int32_t p[12] = {0};
+    memset(&m, 0, sizeof m);
+    in = bw_act(&m, 2, 1, 3, 1, 1, 0);
+    f = bw_const_i8(&m, 2, 2, 3, 1, 1, w);
+    b = bw_const_i32(&m, 2, bias);
+    mu = bw_const_i32(&m, 2, mult);
+    sh = bw_const_i32(&m, 2, shift);
+    o = bw_act(&m, 2, 1, 2, 1, 1, 4);
+    {
+        const uint16_t ins[5] = {in, f, b, mu, sh};
+        p[8] = -128;
+        p[9] = 127;
+        bw_op_add(&m, EAI_OP_FULLY_CONNECTED, 5, ins, o, p);
+    }
+    m.io[0] = in;
+    m.io[1] = o;
+    m.n_inputs = m.n_outputs = 1;
+    m.arena_bytes = 8;
+    return (uint32_t)bw_build(&m, g_blob, sizeof g_blob_words);
+}
+
+static void reboot(void)
+{
+    g_power = UNLIMITED;
+    g_torn = 0;
+    g_in_len = 0;
+    (void)eai_app_init();
+}
+
+/* The highest generation in the two table sectors, and how many valid records they hold. */
+static uint32_t max_generation(uint32_t *valid)
+{
+    uint32_t i, best = 0;
+    *valid = 0;
+    for (i = 0; i < 2u * EAI_APP_SLOT_TABLE_BYTES; i += EAI_APP_RECORD_BYTES) {
+        const uint8_t *r = g_flash + i;
+        if (get32(r) != 0x544F4C53u || get32(r + 28) != eai_crc32(0, r, 28))
+            continue;
+        (*valid)++;
+        if (get32(r + 4) > best)
+            best = get32(r + 4);
+    }
+    return best;
+}
+
+static void test_layout(void)
+{
+    uint32_t crc, slot_size = 0;
+    memset(g_flash, 0xFF, sizeof g_flash);
+    reboot();
+    CHECK(hello(&crc, &slot_size) == EAI_APP_NO_SLOT);
+    CHECK(slot_size == (FLASH_BYTES - 8192u) / 2u / 4096u * 4096u);
+}
+
+static void test_power_cuts(void)
+{
+    uint32_t prev_crc = 0, crc, valid, commits = 0, trials = 0, kept_old = 0, wraps = 0;
+    int prev_slot = EAI_APP_NO_SLOT;
+    int32_t k;
+    memset(g_flash, 0xFF, sizeof g_flash);
+    reboot();
+    for (k = 1; commits < 300; k++) {
+        const uint32_t len = build_model(k), want = eai_crc32(0, g_blob, len);
+        long cut;
+        int torn;
+        for (cut = 1;; cut++) {
+            for (torn = 0; torn <= 1; torn++) {
+                int slot, st;
+                long ops0 = g_ops;
+                g_power = cut;
+                g_torn = torn;
+                st = upload(g_blob, len);
+                trials++;
+                reboot();
+                slot = hello(&crc, NULL);
+                if (slot == EAI_APP_NO_SLOT) {
+                    CHECK(prev_slot == EAI_APP_NO_SLOT);
+                } else if (crc == want && slot != prev_slot) {
+                    prev_slot = slot;
+                    prev_crc = crc;
+                    commits++;
+                    if (g_ops - ops0 == 4)
+                        wraps++; /* slot erase, chunk, table erase, record */
+                    goto next;
+                } else {
+                    CHECK(slot == prev_slot && crc == prev_crc);
+                    CHECK(st != EAI_ST_OK);
+                    kept_old++;
+                }
+                CHECK(slot == (int)EAI_APP_NO_SLOT || slot == 0 || slot == 1);
+            }
+            CHECK(cut < 10);
+            if (cut >= 10)
+                return;
+        }
+    next:;
+    }
+    CHECK(max_generation(&valid) == 300u);
+    CHECK(valid >= 1u && valid <= 256u);
+    CHECK(wraps >= 2u);
+    printf("test_app: %u commits, %u power-cut trials (%u kept the old model), %u table wraps\n",
+           commits, trials, kept_old, wraps);
+}
+
+int main(void)
+{
+    test_layout();
+    test_power_cuts();
+    printf("test_app: %d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}
