@@ -32,6 +32,7 @@ fuzz:
 bench:
 	$(PYTHON) benchmarks/models.py
 	$(PYTHON) benchmarks/quant_peer.py
+	$(PYTHON) benchmarks/link.py
 
 clean:
 	rm -rf build

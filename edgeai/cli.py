@@ -228,6 +228,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    bars: dict[str, Any] = {}
+
+    def progress(label: str, done: int, total: int) -> None:
+        bars.setdefault(label, _progress(label))(done, total)
+
+    r = run_demo(board=args.board or "sim", port=args.port, progress=progress)
+    print(f"model: digits_small (models/digits), int8 blob {r.blob_bytes:,} bytes, arena {r.arena_bytes:,} bytes")
+    print(f"board: {r.board} ({'uploaded the model' if r.uploaded else 'already held the model'})")
+    print(f"accuracy on {r.samples} held-out digits: float {100 * r.float_accuracy:.2f} %, "
+          f"int8 on the board {100 * r.board_accuracy:.2f} %")  # fmt: skip
+    unit = "ns (host clock)" if r.board == "sim" else "cycles"
+    print(f"latency: {r.mean_cycles:,.0f} {unit} per inference on average")
+    total = sum(c for _, c in r.layers) or 1
+    print(f"{'#':>3}  {'operator':<20} {'time':>12} {'share':>7}")
+    for i, (op, c) in enumerate(r.layers):
+        print(f"{i:>3}  {op:<20} {c:>12,} {100 * c / total:>6.1f}%")
+    return 0
+
+
 def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", help="board name (boards/*.toml); sim starts the simulated board")
     p.add_argument("--port", help="serial port: a device path, socket://HOST:PORT or rfc2217://HOST:PORT")
@@ -274,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("demo", help="the main job end to end on the simulated board, with the example model")
+    p.add_argument("--board", help="board (default: sim)")
+    p.add_argument("--port", help="serial port of a real board")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sim", help="start the simulated board in the foreground and print its port")
     p.add_argument("--flash", help="its flash file (default: ~/.cache/edgeai/sim-flash.bin)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -144,3 +145,15 @@ def test_verify_on_the_simulated_board(tmp_path: Path, mlperf_model: MLPerfModel
     assert len(board_pairs) == (3 if oracle.available() is None else 2)
     for pair in report.pairs:
         assert pair.compared_elements > 0 and pair.mismatched_elements == 0, pair
+
+
+def test_demo(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEAI_SIM_FLASH": str(tmp_path / "flash.bin")}
+    proc = subprocess.run([sys.executable, "-m", "edgeai", "demo"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("accuracy on 540 held-out digits"))
+    float_acc, board_acc = (float(v) for v in re.findall(r"([\d.]+) %", line))
+    assert board_acc >= float_acc - 1.0 and board_acc > 98.0
+    assert "uploaded the model" in proc.stdout and "FULLY_CONNECTED" in proc.stdout
+    again = subprocess.run([sys.executable, "-m", "edgeai", "demo"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "already held the model" in again.stdout
