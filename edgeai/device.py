@@ -137,7 +137,12 @@ class Device:
     def upload(self, blob: bytes, progress: Callable[[int, int], None] | None = None) -> DeviceInfo:
         """Write ``blob`` to the inactive slot and switch to it; the old model stays active until
         the new one has been checked on the board."""
-        read_blob(blob)  # refuse a corrupt blob before touching the board
+        model = read_blob(blob)  # refuse a corrupt blob before touching the board
+        if model.arena_bytes > self.info.arena_bytes:
+            raise EdgeAIError(
+                f"the model needs {model.arena_bytes:,} bytes of arena; this board has {self.info.arena_bytes:,} "
+                f"({model.arena_bytes - self.info.arena_bytes:,} bytes too many)"
+            )
         if len(blob) > self.info.slot_bytes:
             raise EdgeAIError(
                 f"the model is {len(blob):,} bytes; a slot on this board holds {self.info.slot_bytes:,} "

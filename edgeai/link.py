@@ -60,6 +60,27 @@ STATUS_NAMES = {
 }
 
 
+COMMAND_NAMES = {
+    CMD_HELLO: "HELLO",
+    CMD_UPLOAD_BEGIN: "UPLOAD_BEGIN",
+    CMD_UPLOAD_CHUNK: "UPLOAD_CHUNK",
+    CMD_UPLOAD_COMMIT: "UPLOAD_COMMIT",
+    CMD_WRITE_TENSOR: "WRITE_TENSOR",
+    CMD_READ_TENSOR: "READ_TENSOR",
+    CMD_INVOKE: "INVOKE",
+    CMD_TIME_LAYERS: "TIME_LAYERS",
+    CMD_RESET: "RESET",
+}
+STATUS_HINTS = {
+    3: "; the board holds no model: upload one (edgeai upload MODEL.eai)",
+    4: "; the model does not fit a slot of this board",
+    7: "; the upload was damaged on the way: run it again",
+    8: "; the board's loader refused the blob: recompile it with this edgeai",
+    9: "; the model's arena does not fit the board's RAM",
+    10: "; the board's flash failed",
+}
+
+
 class LinkError(EdgeAIError):
     """A failure of the link itself."""
 
@@ -84,7 +105,14 @@ class DeviceError(EdgeAIError):
         self.status = status
         self.payload = payload
         name = STATUS_NAMES.get(status, f"status {status}")
-        super().__init__(f"the board refused command 0x{command:02x}: {name}")
+        hint = STATUS_HINTS.get(status, "")
+        detail = ""
+        if status in (8, 11) and len(payload) >= 4:
+            detail = f" (runtime status {int.from_bytes(payload[:4], 'little', signed=True)}"
+            if len(payload) >= 8:
+                detail += f", record {int.from_bytes(payload[4:8], 'little', signed=True)}"
+            detail += ")"
+        super().__init__(f"the board refused {COMMAND_NAMES.get(command, hex(command))}: {name}{detail}{hint}")
 
 
 class Transport(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import select
 import subprocess
 import sys
 import threading
@@ -157,3 +158,47 @@ def test_demo(tmp_path: Path) -> None:
     assert "uploaded the model" in proc.stdout and "FULLY_CONNECTED" in proc.stdout
     again = subprocess.run([sys.executable, "-m", "edgeai", "demo"], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "already held the model" in again.stdout
+
+
+def test_model_whose_arena_does_not_fit(tmp_path: Path) -> None:
+    from edgeai.compiler import compile_onnx
+
+    from .test_onnx_frontend import Net
+
+    net = Net([1, 3, 160, 160])
+    x = net.node("Conv", ["input", net.w(16, 3, 3, 3)], pads=[1, 1, 1, 1])
+    model = net.save(tmp_path / "big.onnx", net.node("GlobalAveragePool", [x]))
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).standard_normal((2, 1, 3, 160, 160)).astype(np.float32))
+    compiled, _ = compile_onnx(model, tmp_path / "calib.npy")
+    with Device.open(board="sim", flash=tmp_path / "flash.bin") as dev:
+        with pytest.raises(
+            EdgeAIError, match=r"needs [\d,]+ bytes of arena; this board has 262,144 \([\d,]+ bytes too many"
+        ):
+            dev.upload(compiled.data)
+        assert dev.hello().active_slot is None
+
+
+def test_a_device_that_is_not_edgeai(tmp_path: Path) -> None:
+    """Something answers on the port, but not with edgeai frames."""
+    master, slave = os.openpty()
+    stop = threading.Event()
+
+    def chatter() -> None:
+        while not stop.is_set():
+            ready = select.select([master], [], [], 0.05)[0]
+            if ready:
+                os.read(master, 4096)
+                os.write(master, b"AT OK\r\nready> \r\n")
+
+    t = threading.Thread(target=chatter, daemon=True)
+    t.start()
+    try:
+        port = open_port(os.ttyname(slave), 115200)
+        with pytest.raises(EdgeAIError, match="not with edgeai frames"):
+            Device(Link(port, baud=115200, retries=1, base_timeout=0.2))
+        port.close()
+    finally:
+        stop.set()
+        t.join()
+        os.close(master)
+        os.close(slave)
