@@ -202,3 +202,45 @@ def test_a_device_that_is_not_edgeai(tmp_path: Path) -> None:
         t.join()
         os.close(master)
         os.close(slave)
+
+
+def test_socket_url_transport(tmp_path: Path, kws: bytes) -> None:
+    """The same board through pyserial's socket:// transport (a TCP bridge to the simulator's
+    pseudo-terminal on loopback, as QEMU's UART will be reached)."""
+    import socket
+
+    board = load_board("sim")
+    sim = Simulator(board, tmp_path / "flash.bin")
+    pty = os.open(sim.start(), os.O_RDWR | os.O_NOCTTY)
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def bridge() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while not stop.is_set():
+                for fd in select.select([conn, pty], [], [], 0.05)[0]:
+                    if fd is conn:
+                        data = conn.recv(65536)
+                        if not data:
+                            return
+                        os.write(pty, data)
+                    else:
+                        conn.sendall(os.read(pty, 65536))
+
+    t = threading.Thread(target=bridge, daemon=True)
+    t.start()
+    try:
+        url = f"socket://127.0.0.1:{server.getsockname()[1]}"
+        with Device.open(port=url, baud=board.baud) as dev:
+            assert dev.info.board == "sim"
+            dev.upload(kws)
+            x = np.fromfile(mlperf_path("samples/kws01_sample0_mfcc_int8.bin"), dtype=np.int8)
+            (y,), _ = dev.run(Interpreter(kws).blob, [x])
+            assert y.reshape(-1)[5] == 127
+    finally:
+        stop.set()
+        t.join()
+        server.close()
+        os.close(pty)
+        sim.stop()
