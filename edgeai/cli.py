@@ -228,6 +228,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repl(args: argparse.Namespace) -> int:
+    from .repl import open_device, run_repl
+
+    with open_device(args.board, args.port, args.baud) as dev:
+        return run_repl(dev)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -321,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the outputs (.npy, or raw int8 otherwise)")
     _device_args(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("repl", help="an interactive console on a board: load, run, layers, tensor, logs")
+    _device_args(p)
+    p.set_defaults(func=cmd_repl)
     return ap
 
 

@@ -74,6 +74,7 @@ class Simulator:
             [str(self.binary()), "--flash", str(self.flash), "--flash-size", str(self.board.flash_bytes),
              "--board", self.board.name],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # Ctrl-C at the user's terminal stops edgeai, not the board
         )  # fmt: skip
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], SIM_START_TIMEOUT)
