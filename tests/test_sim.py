@@ -244,3 +244,17 @@ def test_socket_url_transport(tmp_path: Path, kws: bytes) -> None:
         server.close()
         os.close(pty)
         sim.stop()
+
+
+def test_busy_port(tmp_path: Path) -> None:
+    board = load_board("sim")
+    sim = Simulator(board, tmp_path / "flash.bin")
+    path = sim.start()
+    try:
+        first = open_port(path, board.baud)
+        with pytest.raises(EdgeAIError, match="busy"):
+            open_port(path, board.baud)
+        first.close()
+        open_port(path, board.baud).close()  # free again
+    finally:
+        sim.stop()
