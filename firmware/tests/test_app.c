@@ -17,17 +17,7 @@
 #define FLASH_BYTES (64u * 1024u)
 #define UNLIMITED 0x7FFFFFFFL
 
-static int g_passed, g_failed;
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (cond) {                                                                          \
-            g_passed++;                                                                      \
-        } else {                                                                             \
-            g_failed++;                                                                      \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                    \
-    } while (0)
+#include "check.h"
 
 /* ---- the port ---------------------------------------------------------------------------- */
 

@@ -14,29 +14,7 @@
 #include "edgeai.h"
 #include "fixedpoint.h"
 
-static int g_passed, g_failed;
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            g_passed++;                                                                \
-        } else {                                                                       \
-            g_failed++;                                                                \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-        }                                                                              \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                 \
-    do {                                                                               \
-        const long long va_ = (long long)(a), vb_ = (long long)(b);                    \
-        if (va_ == vb_) {                                                              \
-            g_passed++;                                                                \
-        } else {                                                                       \
-            g_failed++;                                                                \
-            fprintf(stderr, "FAIL %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, \
-                    __LINE__, #a, va_, #b, vb_);                                       \
-        }                                                                              \
-    } while (0)
+#include "check.h"
 
 /* 4-byte aligned scratch for blobs and arenas. */
 static uint32_t g_blob_words[4096];
