@@ -68,6 +68,22 @@ static const int8_t *as_i8(const bound_tensor *b)
 }
 
 /* Shape extended to 4-D with the rank right-aligned (for broadcasting). */
+/* The constant inputs of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (slots 1..4). */
+typedef struct {
+    bound_tensor filter, mult, shift;
+    const int32_t *bias; /* NULL when the op has none */
+} weights;
+
+static void bind_weights(const eai_model *m, uint8_t *arena, const eai_op *op, weights *w)
+{
+    bound_tensor bias;
+    bind(m, arena, op->inputs[1], &w->filter);
+    bind(m, arena, op->inputs[2], &bias);
+    bind(m, arena, op->inputs[3], &w->mult);
+    bind(m, arena, op->inputs[4], &w->shift);
+    w->bias = bias.data ? as_i32(&bias) : NULL;
+}
+
 static void right_align(const eai_tensor *t, int32_t out[4])
 {
     uint32_t i, pad = 4u - t->rank;
@@ -86,12 +102,9 @@ static void run_op(const eai_model *m, uint8_t *arena, const eai_op *op)
     switch (op->opcode) {
     case EAI_OP_CONV_2D:
     case EAI_OP_DEPTHWISE_CONV_2D: {
-        bound_tensor filter, bias, mult, shift;
+        weights w;
         eai_conv_params p;
-        bind(m, arena, op->inputs[1], &filter);
-        bind(m, arena, op->inputs[2], &bias);
-        bind(m, arena, op->inputs[3], &mult);
-        bind(m, arena, op->inputs[4], &shift);
+        bind_weights(m, arena, op, &w);
         p.stride_h = op->params[0];
         p.stride_w = op->params[1];
         p.dilation_h = op->params[2];
@@ -104,33 +117,28 @@ static void run_op(const eai_model *m, uint8_t *arena, const eai_op *op)
         p.act_max = op->params[9];
         p.depth_multiplier = op->params[10];
         if (op->opcode == EAI_OP_CONV_2D)
-            eai_conv2d(&p, as_i8(&in), in.dims, as_i8(&filter), filter.dims,
-                       bias.data ? as_i32(&bias) : NULL, as_i32(&mult), as_i32(&shift),
-                       mult.dims[0], dst, out.dims);
+            eai_conv2d(&p, as_i8(&in), in.dims, as_i8(&w.filter), w.filter.dims, w.bias,
+                       as_i32(&w.mult), as_i32(&w.shift), w.mult.dims[0], dst, out.dims);
         else
-            eai_depthwise_conv2d(&p, as_i8(&in), in.dims, as_i8(&filter), filter.dims,
-                                 bias.data ? as_i32(&bias) : NULL, as_i32(&mult),
-                                 as_i32(&shift), mult.dims[0], dst, out.dims);
+            eai_depthwise_conv2d(&p, as_i8(&in), in.dims, as_i8(&w.filter), w.filter.dims, w.bias,
+                                 as_i32(&w.mult), as_i32(&w.shift), w.mult.dims[0], dst, out.dims);
         break;
     }
     case EAI_OP_FULLY_CONNECTED: {
-        bound_tensor filter, bias, mult, shift;
+        weights w;
         eai_fc_params p;
         int32_t depth, out_depth;
-        bind(m, arena, op->inputs[1], &filter);
-        bind(m, arena, op->inputs[2], &bias);
-        bind(m, arena, op->inputs[3], &mult);
-        bind(m, arena, op->inputs[4], &shift);
+        bind_weights(m, arena, op, &w);
         p.filter_offset = op->params[0];
         p.input_offset = op->params[6];
         p.output_offset = op->params[7];
         p.act_min = op->params[8];
         p.act_max = op->params[9];
-        out_depth = filter.dims[0];
-        depth = filter.dims[1];
+        out_depth = w.filter.dims[0];
+        depth = w.filter.dims[1];
         eai_fully_connected(&p, as_i8(&in), (int32_t)(in.t.bytes / (uint32_t)depth), depth,
-                            as_i8(&filter), out_depth, bias.data ? as_i32(&bias) : NULL,
-                            as_i32(&mult), as_i32(&shift), mult.dims[0], dst);
+                            as_i8(&w.filter), out_depth, w.bias, as_i32(&w.mult), as_i32(&w.shift),
+                            w.mult.dims[0], dst);
         break;
     }
     case EAI_OP_AVERAGE_POOL_2D:
