@@ -30,11 +30,26 @@ from .link import (
     DeviceError,
     Link,
 )
-from .transport import Simulator, open_port
+from .transport import Emulator, emulator_for, open_port
 
 I8 = npt.NDArray[np.int8]
 COMMIT_WORK = 2.0  # seconds a board may take to check and load an uploaded blob
 INVOKE_WORK = 30.0  # default seconds an inference may take
+NO_COUNT = 0xFFFF_FFFF_FFFF_FFFF  # the instruction count of a board that cannot count
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the board's counters saw around a run: cycles (host nanoseconds on the posix
+    simulator) and retired instructions, ``None`` where the board cannot count them."""
+
+    cycles: int
+    instructions: int | None
+
+    @classmethod
+    def unpack(cls, payload: bytes, offset: int = 0) -> Counts:
+        cycles, instructions = struct.unpack_from("<QQ", payload, offset)
+        return cls(int(cycles), None if instructions == NO_COUNT else int(instructions))
 
 
 @dataclass(frozen=True)
@@ -81,15 +96,17 @@ class Device:
         """Connect to a board: a port (device path or URL), or the simulated board."""
         b = load_board(board) if board else None
         rate = baud or (b.baud if b else 115200)
-        sim: Simulator | None = None
+        sim: Emulator | None = None
         if port is None:
-            if b is None or b.port != "posix":
+            if b is None:
                 raise EdgeAIError("give --port PORT (or --board sim for the simulated board)")
-            sim = Simulator(b, flash)
+            sim = emulator_for(b, flash)
             port = sim.start()
         try:
             serial_port = open_port(port, rate)
-        except EdgeAIError:
+            if sim is not None:
+                sim.ready(serial_port)
+        except BaseException:
             if sim is not None:
                 sim.stop()
             raise
@@ -176,14 +193,26 @@ class Device:
 
     def invoke(self, first: int, last: int, work: float = INVOKE_WORK) -> int:
         """Run ops [first, last) of the active model; returns the cycles they took."""
+        return self.invoke_counts(first, last, work).cycles
+
+    def invoke_counts(self, first: int, last: int, work: float = INVOKE_WORK) -> Counts:
+        """Run ops [first, last) of the active model; returns the cycles and instructions."""
         frame = self.link.request(CMD_INVOKE, struct.pack("<HH", first, last), work=work)
-        (cycles,) = struct.unpack_from("<Q", frame.payload)
-        return int(cycles)
+        if len(frame.payload) != 16:
+            raise EdgeAIError(f"the board's INVOKE answer is {len(frame.payload)} bytes, not 16")
+        return Counts.unpack(frame.payload)
 
     def time_layers(self, work: float = INVOKE_WORK) -> list[int]:
-        frame = self.link.request(CMD_TIME_LAYERS, work=work, expect_bytes=8 * 4096)
+        """Run the whole model once, op by op; returns each op's cycles."""
+        return [c.cycles for c in self.time_layers_counts(work)]
+
+    def time_layers_counts(self, work: float = INVOKE_WORK) -> list[Counts]:
+        """Run the whole model once, op by op; returns each op's cycles and instructions."""
+        frame = self.link.request(CMD_TIME_LAYERS, work=work, expect_bytes=16 * 256)
         (n,) = struct.unpack_from("<H", frame.payload)
-        return list(struct.unpack_from(f"<{n}Q", frame.payload, 2))
+        if len(frame.payload) != 2 + 16 * n:
+            raise EdgeAIError(f"the board's TIME_LAYERS answer is {len(frame.payload)} bytes, not {2 + 16 * n}")
+        return [Counts.unpack(frame.payload, 2 + 16 * i) for i in range(n)]
 
     def reset(self) -> DeviceInfo:
         self.link.request(CMD_RESET)

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from .errors import EdgeAIError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_PAYLOAD = 4096
 HEADER_BYTES = 6
 CRC_BYTES = 4

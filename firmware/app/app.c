@@ -20,7 +20,7 @@
 #define TABLES EAI_APP_SLOT_TABLES
 #define TABLE_BYTES (TABLES * EAI_APP_SLOT_TABLE_BYTES)
 #define RECORD_MAGIC 0x544F4C53u /* "SLOT" little-endian */
-#define MAX_TIMED_OPS ((EAI_FRAME_MAX_PAYLOAD - 2u) / 8u)
+#define MAX_TIMED_OPS ((EAI_FRAME_MAX_PAYLOAD - 2u) / 16u)
 
 typedef struct {
     uint32_t generation;
@@ -195,24 +195,28 @@ static int check_slot(uint8_t slot, uint32_t size, uint32_t crc, eai_model *m, i
  * of the highest valid record (sector 0 when there is none). */
 static void load_active(void)
 {
-    const uint8_t *table = eai_port_flash_map(0, TABLE_BYTES);
+    const uint8_t *tables[TABLES];
     uint64_t bound = (uint64_t)UINT32_MAX + 1u;
-    uint32_t tries;
+    uint32_t tries, i;
     g.active_slot = EAI_APP_NO_SLOT;
     g.model_size = 0;
     g.model_crc = 0;
     g.max_generation = 0;
     g.table_sector = 0;
     memset(&g.model, 0, sizeof g.model);
-    if (!table || g.slot_size == 0)
+    if (g.slot_size == 0)
         return;
+    /* Each table sector is mapped on its own: a port may keep them apart in flash. */
+    for (i = 0; i < TABLES; i++)
+        if ((tables[i] = eai_port_flash_map(i * EAI_APP_SLOT_TABLE_BYTES, EAI_APP_SLOT_TABLE_BYTES)) == NULL)
+            return;
     for (tries = 0; tries < TABLES * RECORDS; tries++) {
         slot_record best, r;
         int found = 0, err;
-        uint32_t i, best_pos = 0;
+        uint32_t best_pos = 0;
         memset(&best, 0, sizeof best);
         for (i = 0; i < TABLES * RECORDS; i++) {
-            if (!record_decode(table + i * EAI_APP_RECORD_BYTES, &r))
+            if (!record_decode(tables[i / RECORDS] + (i % RECORDS) * EAI_APP_RECORD_BYTES, &r))
                 continue;
             if (r.generation > g.max_generation)
                 g.max_generation = r.generation;
@@ -496,10 +500,17 @@ static int run_failed(int err, size_t *n)
     return EAI_ST_RUN_FAILED;
 }
 
+/* Instructions retired between two readings, or EAI_PORT_NO_COUNT if the board has no counter.
+ * (The readings bracket the cycle counter's, so they include its few instructions.) */
+static uint64_t count_between(uint64_t i0, uint64_t i1)
+{
+    return i0 == EAI_PORT_NO_COUNT || i1 == EAI_PORT_NO_COUNT ? EAI_PORT_NO_COUNT : i1 - i0;
+}
+
 static int cmd_invoke(const eai_frame *f, size_t *n)
 {
     uint32_t first, last;
-    uint64_t c0, c1;
+    uint64_t c0, c1, i0, i1;
     int err;
     if (f->length != 4)
         return EAI_ST_BAD_FRAME;
@@ -509,13 +520,16 @@ static int cmd_invoke(const eai_frame *f, size_t *n)
     last = rd16(f->payload + 2);
     if (first > last || last > g.model.n_ops)
         return EAI_ST_BAD_RANGE;
+    i0 = eai_port_instret();
     c0 = eai_port_cycles();
     err = eai_invoke_range(&g.model, ARENA, ARENA_BYTES, first, last);
     c1 = eai_port_cycles();
+    i1 = eai_port_instret();
     if (err != EAI_OK)
         return run_failed(err, n);
     wr64(g_resp, c1 - c0);
-    *n = 8;
+    wr64(g_resp + 8, count_between(i0, i1));
+    *n = 16;
     return EAI_ST_OK;
 }
 
@@ -530,14 +544,17 @@ static int cmd_time_layers(const eai_frame *f, size_t *n)
         return EAI_ST_BAD_RANGE; /* the answer would not fit a frame; time ops with INVOKE */
     wr16(g_resp, g.model.n_ops);
     for (i = 0; i < g.model.n_ops; i++) {
+        const uint64_t i0 = eai_port_instret();
         const uint64_t c0 = eai_port_cycles();
         const int err = eai_invoke_range(&g.model, ARENA, ARENA_BYTES, i, i + 1u);
         const uint64_t c1 = eai_port_cycles();
+        const uint64_t i1 = eai_port_instret();
         if (err != EAI_OK)
             return run_failed(err, n);
-        wr64(g_resp + 2 + 8u * i, c1 - c0);
+        wr64(g_resp + 2 + 16u * i, c1 - c0);
+        wr64(g_resp + 10 + 16u * i, count_between(i0, i1));
     }
-    *n = 2 + 8u * g.model.n_ops;
+    *n = 2 + 16u * g.model.n_ops;
     return EAI_ST_OK;
 }
 

@@ -44,7 +44,12 @@ int eai_port_flash_read(uint32_t off, void *dst, size_t n);
 /* Program `n` bytes at `off` (NOR semantics: clears bits only; erase first). */
 int eai_port_flash_write(uint32_t off, const void *src, size_t n);
 
-/* Erase [off, off + n) to 0xFF; `off` and `n` must be multiples of EAI_PORT_SECTOR_BYTES. */
+/* Erase [off, off + n) to 0xFF; `off` and `n` must be multiples of EAI_PORT_SECTOR_BYTES.
+ * A port whose flash erases in larger blocks may erase past off + n, to the end of its erase
+ * block, but never past the end of the region holding `off`: one slot-table sector (the
+ * sectors at 0 and 4096 are two regions) or one model slot. The app never keeps data after
+ * the erased range in a slot it erases, so such a port lays each region out on its own
+ * erase blocks instead of reading, erasing and rewriting a block. */
 int eai_port_flash_erase(uint32_t off, size_t n);
 
 /* A read-only pointer to flash [off, off + n), mapped in place (a model runs from it).
@@ -54,6 +59,12 @@ const uint8_t *eai_port_flash_map(uint32_t off, size_t n);
 
 /* A free-running cycle counter (the posix simulator: host CLOCK_MONOTONIC nanoseconds). */
 uint64_t eai_port_cycles(void);
+
+#define EAI_PORT_NO_COUNT UINT64_MAX /* eai_port_instret() of a board that cannot count */
+
+/* A free-running count of retired instructions, or EAI_PORT_NO_COUNT on boards whose CPU has
+ * no such counter (the app then reports none). */
+uint64_t eai_port_instret(void);
 
 /* The board's name, e.g. "sim" or "esp32-s3-devkitc"; a static string. */
 const char *eai_port_board_name(void);

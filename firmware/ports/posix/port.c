@@ -165,4 +165,7 @@ uint64_t eai_port_cycles(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A host process cannot count its own instructions cheaply: none. */
+uint64_t eai_port_instret(void) { return EAI_PORT_NO_COUNT; }
+
 const char *eai_port_board_name(void) { return g_board; }
