@@ -45,6 +45,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
         c, float_graph = compile_onnx(args.model, args.calib, args.method, progress)
     else:
         c, float_graph = compile_model(args.model, args.calib, args.method, progress), None
+    if args.board:
+        from .boards import load_board
+
+        board = load_board(args.board)
+        misfits = board.misfits(c.blob_bytes, c.arena_bytes)
+        if misfits:
+            raise EdgeAIError(f"{args.model} does not fit {board.name}: {'; '.join(misfits)}")
     try:
         out.write_bytes(c.data)
     except OSError as e:
@@ -53,6 +60,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         f"{out}: {len(c.blob.ops)} ops, blob {c.blob_bytes} bytes (weights {c.weights_bytes}), "
         f"arena {c.arena_bytes} bytes (lower bound {c.arena_lower_bound_bytes})"
     )
+    if args.board:
+        print(f"fits {board.name}: slot {100 * c.blob_bytes / board.slot_bytes:.1f} % used, "
+              f"arena {100 * c.arena_bytes / board.arena_bytes:.1f} % used")  # fmt: skip
     if args.eval and float_graph is not None:
         from .evaluate import evaluate, load_labels
         from .samples import load_samples
@@ -121,9 +131,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for s in report.skipped:
         print(f"skipped {s}")
     print(f"{report.model}: {report.samples} samples, backends {', '.join(report.backends)}")
-    print(f"  {'pair':<22} {'compared':>10} {'mismatched':>10} {'max |diff|':>10}")
+    print(f"  {'pair':<30} {'compared':>10} {'mismatched':>10} {'max |diff|':>10}")
     for p in report.pairs:
-        print(f"  {p.a + ' vs ' + p.b:<22} {p.compared_elements:>10} {p.mismatched_elements:>10} {p.max_abs_diff:>10}")
+        print(f"  {p.a + ' vs ' + p.b:<30} {p.compared_elements:>10} {p.mismatched_elements:>10} {p.max_abs_diff:>10}")
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -257,8 +267,132 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boards(args: argparse.Namespace) -> int:
+    from .boards import board_names, load_board
+
+    boards = [load_board(n) for n in board_names()]
+    if args.json:
+        print(json.dumps([{
+            "name": b.name, "description": b.description, "chip": b.chip, "arch": b.arch, "port": b.port,
+            "clock_hz": b.clock_hz, "counters": b.counters, "ram_bytes": b.ram_bytes, "arena_bytes": b.arena_bytes,
+            "flash_bytes": b.flash_bytes, "slot_bytes": b.slot_bytes, "baud": b.baud,
+            "build": b.build.get("tool"), "flash_with": b.upload.get("tool"),
+            "partitions": [{"name": p.name, "offset": p.offset, "size": p.size} for p in b.partitions],
+        } for b in boards], indent=2))  # fmt: skip
+        return 0
+    print(f"{'board':<10} {'arch':<11} {'port':<9} {'clock':>8} {'arena':>9} {'slot':>10} {'flash':>6}  build / flash")
+    for b in boards:
+        print(f"{b.name:<10} {b.arch:<11} {b.port:<9} {b.clock_hz / 1e6:>5.0f}MHz {b.arena_bytes // 1024:>6}KiB "
+              f"{b.slot_bytes // 1024:>7}KiB {b.flash_bytes // (1 << 20):>4}MB  "
+              f"{b.build.get('tool')} / {b.upload.get('tool')}")  # fmt: skip
+    if args.verbose:
+        for b in boards:
+            print(f"\n{b.name}: {b.description}\n  counters: {b.counters}")
+            for p in b.partitions:
+                print(f"  {p.name:<10} {p.offset:#010x} {p.size:>9,} bytes")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .boards import load_board
+    from .build import build_firmware
+
+    board = load_board(args.board)
+    lines = [0]
+
+    def on_line(line: str) -> None:
+        lines[0] += 1
+        if args.verbose:
+            print(line)
+        elif sys.stderr.isatty():
+            sys.stderr.write(f"\rbuilding {board.name}: {lines[0]} lines of output")
+            sys.stderr.flush()
+
+    out = build_firmware(board, on_line=on_line, force=True)
+    if sys.stderr.isatty() and not args.verbose:
+        sys.stderr.write("\n")
+    print(f"{board.name}: {out}" + (f" ({out.stat().st_size:,} bytes)" if out.is_file() else ""))
+    return 0
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    from .boards import load_board
+    from .flash import flash
+
+    board = load_board(args.board)
+    blob = _read_blob_file(args.model) if args.model else None
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bars.setdefault(stage, _progress(stage))(done, total)
+
+    r = flash(board, blob, port=args.port, output=Path(args.output) if args.output else None,
+              flash_file=Path(args.flash) if args.flash else None, model_only=args.model_only,
+              firmware_dir=Path(args.firmware) if args.firmware else None, baud=args.baud,
+              progress=progress)  # fmt: skip
+    for what, off, n in r.regions:
+        print(f"  {off:#010x}  {n:>10,} bytes  {what}")
+    print(f"{'wrote' if args.output else 'flashed'} {r.target} for {r.board}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench
+    from .boards import load_board
+    from .device import Device
+
+    data = _read_blob_file(args.model)
+    board = load_board(args.board) if args.board else None
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bars.setdefault(stage, _progress(stage))(done, total)
+
+    with Device.open(board=args.board, port=args.port, baud=args.baud) as dev:
+        if board is None:
+            from .boards import board_names
+
+            name = dev.info.board if dev.info.board in board_names() else "sim"
+            board = load_board(name)
+        r = bench(dev, data, board, name=Path(args.model).name, runs=args.runs, progress=progress)
+    has_instr = r.total_instructions is not None
+    print(f"{r.model} on {r.board} ({r.counters}); time at {r.clock_hz / 1e6:.0f} MHz")
+    head = f"{'#':>3}  {'operator':<18} {'output':<16} {'MACs':>11} {'cycles':>12}"
+    head += f" {'instructions':>13} {'instr/MAC':>9}" if has_instr else ""
+    print(head + f" {'time ms':>9} {'share':>6}")
+    total_layers = sum(layer.cycles for layer in r.layers) or 1
+    for x in r.layers:
+        row = f"{x.index:>3}  {x.op:<18} {'x'.join(map(str, x.output_shape)):<16} {x.macs:>11,} {x.cycles:>12,}"
+        if has_instr:
+            ipm = f"{x.instructions_per_mac:.2f}" if x.instructions_per_mac is not None else "-"
+            row += f" {x.instructions or 0:>13,} {ipm:>9}"
+        print(row + f" {1e3 * x.seconds:>9.3f} {100 * x.cycles / total_layers:>5.1f}%")
+    print()
+    print(f"{'per operator':<22} {'layers':>6} {'MACs':>12} {'cycles':>13}" + (f" {'instructions':>14} {'instr/MAC':>9}"
+          if has_instr else ""))  # fmt: skip
+    for t in r.by_type:
+        row = f"{t.op:<22} {t.layers:>6} {t.macs:>12,} {t.cycles:>13,}"
+        if has_instr:
+            ipm = f"{t.instructions_per_mac:.2f}" if t.instructions_per_mac is not None else "-"
+            row += f" {t.instructions or 0:>14,} {ipm:>9}"
+        print(row)
+    print()
+    line = f"total: {r.macs:,} MACs, {r.total_cycles:,} cycles"
+    if has_instr:
+        line += f", {r.total_instructions:,} instructions ({r.instructions_per_mac:.2f} per MAC)"
+    print(line + f", {1e3 * r.seconds:.2f} ms at {r.clock_hz / 1e6:.0f} MHz")
+    if r.repeatable is not None:
+        print(f"{r.runs} runs: " + ("the same counts every run" if r.repeatable else "counts differ between runs"))
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(r.to_dict(), indent=2) + "\n")
+        except OSError as e:
+            raise EdgeAIError(f"{args.json}: cannot write the report ({e.strerror})") from None
+    return 0
+
+
 def _device_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--board", help="board name (boards/*.toml); sim starts the simulated board")
+    p.add_argument("--board", help="board name (edgeai boards); sim and qemu-rv32 start the emulated board")
     p.add_argument("--port", help="serial port: a device path, socket://HOST:PORT or rfc2217://HOST:PORT")
     p.add_argument("--baud", type=int, help="baud rate (default: the board's)")
 
@@ -281,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", metavar="SAMPLES", help="float samples to measure int8 against float on")
     p.add_argument("--labels", metavar="FILE", help="class labels of the --eval samples (.npy or one per line)")
     p.add_argument("--report", metavar="DIR", help="write an HTML report with plots into DIR")
+    p.add_argument("--board", help="refuse the model unless its blob and arena fit this board (edgeai boards)")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("inspect", help="show what an .eai blob holds")
@@ -328,6 +463,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the outputs (.npy, or raw int8 otherwise)")
     _device_args(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("boards", help="list the boards edgeai knows (boards/*.toml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also each board's counters and flash partitions")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_boards)
+
+    p = sub.add_parser("build", help="build a board's firmware (make; PlatformIO for ESP32 boards)")
+    p.add_argument("--board", required=True, help="board name (edgeai boards)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the build's output")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("flash", help="flash a board's firmware and optionally a model (esptool for ESP32 boards)")
+    p.add_argument("--board", required=True, help="board name (edgeai boards)")
+    p.add_argument("--port", help="serial port of an ESP32 board")
+    p.add_argument("--baud", type=int, help="flashing baud rate (default 460800)")
+    p.add_argument("--model", help="an .eai model to put in slot A, active at boot")
+    p.add_argument("--model-only", action="store_true", help="write only the model (and slot table), not the firmware")
+    p.add_argument("--output", help="write the merged flash image to this file instead of flashing (offline)")
+    p.add_argument("--flash", help="the emulated board's flash file (default: ~/.cache/edgeai/BOARD-flash.bin)")
+    p.add_argument("--firmware", metavar="DIR", help="a firmware build folder (default: the board's build output)")
+    p.set_defaults(func=cmd_flash)
+
+    p = sub.add_parser("bench", help="cycles, instructions and MACs per layer of a model on a board")
+    p.add_argument("model", help=".eai file")
+    _device_args(p)
+    p.add_argument("--runs", type=int, default=2, help="runs to compare (default 2: the counts must repeat)")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("repl", help="an interactive console on a board: load, run, layers, tensor, logs")
     _device_args(p)

@@ -1,31 +1,46 @@
 """Byte streams to boards: any pyserial URL (a device path, ``socket://host:port``,
-``rfc2217://``), and the simulated board, started as a process behind a pseudo-terminal."""
+``rfc2217://``), and the two emulated boards: the simulated board, started as a process behind a
+pseudo-terminal, and the qemu-rv32 board, QEMU booting the RV32 firmware from its flash file with
+its UART on a loopback TCP socket."""
 
 from __future__ import annotations
 
 import os
 import select
+import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from .boards import Board
+from .build import build_firmware
 from .errors import EdgeAIError
+from .flashimage import Region, write_flash_file
 from .link import READ_POLL
-from .native import FIRMWARE, ROOT
 
 SIM_START_TIMEOUT = 10.0  # seconds for the simulator to print its port
 SIM_STOP_TIMEOUT = 5.0
-_BUILT: set[Path] = set()  # simulator binaries already built by this process
+QEMU_START_TIMEOUT = 10.0  # seconds for QEMU to listen, and then for the firmware's boot line
+QEMU_HINT = "apt-get install qemu-system-misc"
+
+
+def default_flash(board: Board) -> Path:
+    """Where an emulated board keeps its flash between runs (override: EDGEAI_SIM_FLASH for the
+    simulated board, EDGEAI_QEMU_FLASH for qemu-rv32)."""
+    env = os.environ.get("EDGEAI_SIM_FLASH" if board.port == "posix" else "EDGEAI_QEMU_FLASH")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "edgeai" / ("sim-flash.bin" if board.port == "posix" else f"{board.name}-flash.bin")
 
 
 def default_sim_flash() -> Path:
     """Where the simulated board keeps its flash between runs (override: EDGEAI_SIM_FLASH)."""
-    env = os.environ.get("EDGEAI_SIM_FLASH")
-    if env:
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "edgeai" / "sim-flash.bin"
+    from .boards import load_board
+
+    return default_flash(load_board("sim"))
 
 
 def open_port(url: str, baud: int) -> Any:
@@ -51,22 +66,16 @@ class Simulator:
 
     def __init__(self, board: Board, flash: Path | None = None) -> None:
         self.board = board
-        self.flash = flash or default_sim_flash()
+        self.flash = flash or default_flash(board)
         self.proc: subprocess.Popen[str] | None = None
         self.port = ""
 
     def binary(self) -> Path:
         """The simulator executable, built (once per process) with the board file's command."""
-        path = ROOT / str(self.board.build.get("binary", "build/host/edgeai-sim"))
-        if path in _BUILT:
-            return path
-        command = self.board.build.get("command", ["make", "-C", "firmware", "sim"])
-        proc = subprocess.run([*command, "-s"], cwd=ROOT, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not path.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
-            raise EdgeAIError(f"building the simulator failed: {tail[0]}; run `make -C {FIRMWARE.name} sim`")
-        _BUILT.add(path)
-        return path
+        return build_firmware(self.board)
+
+    def ready(self, serial_port: Any) -> None:
+        """The simulator listens as soon as it names its port."""
 
     def start(self) -> str:
         self.flash.parent.mkdir(parents=True, exist_ok=True)
@@ -107,3 +116,106 @@ class Simulator:
             self.proc.kill()
             self.proc.wait()
         self.stop()
+
+
+class Qemu:
+    """The qemu-rv32 board: QEMU boots the RV32 firmware in place from the board's flash file
+    (the app at offset 0, refreshed from the current build before each start, the model slots
+    kept); ``port`` is a ``socket://`` URL to its UART."""
+
+    def __init__(self, board: Board, flash: Path | None = None) -> None:
+        self.board = board
+        self.flash = flash or default_flash(board)
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = ""
+
+    def prepare(self) -> None:
+        """Build the firmware and put it at the flash file's app offset (creating the file, erased,
+        if absent), as `edgeai flash --board qemu-rv32` does."""
+        app = build_firmware(self.board).read_bytes()
+        off = int(self.board.flash.get("app", 0))
+        if self.flash.exists() and self.flash.stat().st_size == self.board.flash_bytes:
+            with self.flash.open("rb") as f:
+                f.seek(off)
+                if f.read(len(app)) == app:
+                    return
+        write_flash_file(self.flash, self.board.flash_bytes, [Region("app", off, app)])
+
+    def command(self, tcp_port: int) -> list[str]:
+        cmd = [str(c).format(flash=self.flash, tcp_port=tcp_port) for c in self.board.emulator["command"]]
+        if shutil.which(cmd[0]) is None:
+            raise EdgeAIError(f"the {self.board.name} board needs {cmd[0]}: {QEMU_HINT}")
+        return cmd
+
+    def start(self) -> str:
+        self.prepare()
+        with socket.socket() as s:  # a free loopback port (QEMU refuses a taken one; we retry)
+            s.bind(("127.0.0.1", 0))
+            tcp_port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            self.command(tcp_port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + QEMU_START_TIMEOUT
+        seen: list[str] = []
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            line = self.proc.stderr.readline() if ready else ""
+            if line:
+                seen.append(line.strip())
+                if "waiting for connection" in line:
+                    self.port = f"socket://127.0.0.1:{tcp_port}"
+                    return self.port
+            elif self.proc.poll() is not None:
+                break
+        self.stop()
+        reason = next((x for x in reversed(seen) if x), "it did not listen on its UART socket")
+        if "lock" in reason:
+            reason = f"its flash file {self.flash} is in use by another QEMU; stop that one (or set EDGEAI_QEMU_FLASH)"
+        raise EdgeAIError(f"the {self.board.name} board did not start: {reason}")
+
+    def ready(self, serial_port: Any) -> None:
+        """Wait for the firmware's boot line: it enables the UART's FIFO (dropping whatever came
+        before) and only then speaks, so the host must not talk first."""
+        deadline = time.monotonic() + QEMU_START_TIMEOUT
+        while time.monotonic() < deadline:
+            data = serial_port.read(256)
+            if b"\x00" in data:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+        code = self.proc.poll() if self.proc is not None else None
+        why = f"QEMU exited with status {code}" if code is not None else "no boot line in 10 s"
+        raise EdgeAIError(f"the {self.board.name} firmware did not boot ({why}); run `make -C firmware qemu`")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(SIM_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def kill(self) -> None:
+        """Kill -9, as a power cut would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.stop()
+
+
+Emulator = Simulator | Qemu
+
+
+def emulator_for(board: Board, flash: Path | None = None) -> Emulator:
+    """The emulated board a board file names (posix or qemu-rv32)."""
+    if board.port == "posix":
+        return Simulator(board, flash)
+    if board.port == "qemu-rv32":
+        return Qemu(board, flash)
+    raise EdgeAIError(f"board {board.name} is real hardware: give --port PORT (e.g. /dev/ttyUSB0)")
