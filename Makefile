@@ -2,15 +2,19 @@
 PYTHON ?= python3
 FUZZ_ITERATIONS ?= 200000
 
-.PHONY: all firmware firmware-test lint pytest test fuzz bench clean
+.PHONY: all firmware firmware-rv32 firmware-test lint pytest test fuzz bench clean
 
 all: firmware
 
 firmware:
 	$(MAKE) -C firmware all
 
-# The C tests, plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
-firmware-test:
+# The RV32IMC firmware of the qemu-rv32 board (needs gcc-riscv64-unknown-elf and picolibc).
+firmware-rv32:
+	$(MAKE) -C firmware qemu
+
+# The C tests, plain and under AddressSanitizer + UndefinedBehaviorSanitizer; and the RV32 build.
+firmware-test: firmware-rv32
 	$(MAKE) -C firmware all test
 	$(MAKE) -C firmware SAN=1 all test
 
@@ -31,6 +35,8 @@ fuzz:
 
 bench:
 	$(PYTHON) benchmarks/models.py
+	$(PYTHON) benchmarks/codesize.py
+	$(PYTHON) benchmarks/rv32.py
 	$(PYTHON) benchmarks/quant_peer.py
 	$(PYTHON) benchmarks/link.py
 

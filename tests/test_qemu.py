@@ -155,3 +155,20 @@ def test_cli_flash_and_bench(tmp_path: Path, kws: bytes) -> None:
     assert r["repeatable"] and r["total_instructions"] > 0 and len(r["layers"]) == len(Interpreter(kws).blob.ops)
     proc = edgeai("flash", "--board", "qemu-rv32", "--port", "/dev/ttyUSB0")
     assert proc.returncode == 1 and "flash is a file" in proc.stderr
+
+
+def test_codesize_benchmark() -> None:
+    """benchmarks/codesize.py prints `size` on the ELF and the split by part; the parts add up
+    to the flash image the ELF loads."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/codesize.py"), "--json", "/dev/stdout"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "riscv64-unknown-elf-size" in proc.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line.split()[:1]}
+    for part in ("core", "kernels", "port", "libc", "total"):
+        assert part in rows
+    text = int(rows["kernels"][0].replace(",", ""))
+    assert 1000 < text < 64 * 1024  # a handful of kernels, not a library of them
+    size_line = proc.stdout.splitlines()[2].split()  # text data bss dec hex filename
+    flash_total = int(rows["total"][4].replace(",", ""))
+    assert abs(flash_total - int(size_line[0]) - int(size_line[1])) < 64  # only alignment padding is unattributed
