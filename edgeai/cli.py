@@ -391,6 +391,73 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vectors(args: argparse.Namespace) -> int:
+    from .vectors import make_vectors, write_vectors
+
+    data = _read_blob_file(args.model)
+    vectors = make_vectors(data, args.samples, args.input or (), args.seed, _progress("vectors"))
+    path = write_vectors(Path(args.output), data, vectors, Path(args.model).name)
+    print(f"{path}: {len(vectors)} vectors for {args.model} (expected outputs from edgeai.ref)")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .harness import Target, run_tests
+    from .vectors import make_vectors, read_vectors
+
+    data = _read_blob_file(args.model)
+    if args.vectors:
+        vectors = read_vectors(args.vectors, data).vectors
+    else:
+        vectors = make_vectors(data, args.samples, (), args.seed)
+    if args.port:
+        targets = [Target(board=args.board, port=p) for p in args.port]
+    elif args.board:
+        targets = [Target(board=args.board, flash=Path(args.flash) if args.flash else None)]
+    else:
+        raise EdgeAIError("say which board: --board sim (or qemu-rv32), or one or more --port PORT")
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bars.setdefault(stage, _progress(stage))(done, total)
+
+    run = run_tests(data, vectors, targets, Path(args.model).name, args.layers, progress)
+    for r in run.runs:
+        if r.error is not None:
+            print(f"{r.target}: ERROR {r.error}")
+            continue
+        instr = [v.instructions for v in r.vectors if v.instructions is not None]
+        cost = f"mean {sum(v.cycles for v in r.vectors) / len(r.vectors):,.0f} cycles"
+        if instr:
+            cost += f", {sum(instr) / len(instr):,.0f} instructions"
+        print(f"{r.target} ({r.board}, firmware {r.firmware}): {r.passed}/{len(r.vectors)} vectors bit-exact; "
+              f"{cost}; arena {run.arena_bytes:,} of {r.arena_capacity:,} bytes")  # fmt: skip
+        for v in r.vectors:
+            if not v.passed:
+                print(f"  FAIL vector {v.name} ({v.source}): {v.mismatched} of {v.compared} values differ, "
+                      f"max |diff| {v.max_abs_diff}")  # fmt: skip
+        if r.diff:
+            bad = r.first_bad_layer
+            if bad is None:
+                print(f"  layer diff (vector {r.diff_vector}): every layer identical to edgeai.ref")
+            else:
+                params = " ".join(f"{k}={v}" for k, v in bad.params.items())
+                print(f"  first layer that differs (vector {r.diff_vector}): #{bad.index} {bad.op} "
+                      f"{'x'.join(map(str, bad.output_shape))} [{params}]: {bad.mismatched} of {bad.compared} values "
+                      f"differ, max |diff| {bad.max_abs_diff}, mean |diff| {bad.mean_abs_diff:.3f}")  # fmt: skip
+    if args.junit:
+        from .harness import write_junit
+
+        write_junit(args.junit, run)
+        print(f"junit: {args.junit}")
+    if args.report:
+        from .harness_report import write_test_report
+
+        print(f"report: {write_test_report(args.report, run, data)}")
+    print("PASS" if run.ok else "FAIL")
+    return 0 if run.ok else 1
+
+
 def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", help="board name (edgeai boards); sim and qemu-rv32 start the emulated board")
     p.add_argument("--port", help="serial port: a device path, socket://HOST:PORT or rfc2217://HOST:PORT")
@@ -491,6 +558,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=2, help="runs to compare (default 2: the counts must repeat)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("vectors", help="golden test vectors: inputs and edgeai.ref's outputs, bound to the model")
+    p.add_argument("model", help=".eai file")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the vector folder to write")
+    p.add_argument("--samples", type=int, default=10, help="seeded random inputs (default 10)")
+    p.add_argument("--input", action="append", metavar="FILE", help="real inputs (.bin or .npy); repeatable")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("test", help="run a model's vectors on boards, bit-exact, with a layer diff on mismatch")
+    p.add_argument("model", help=".eai file")
+    p.add_argument("--board", help="board name (edgeai boards); sim and qemu-rv32 start the emulated board")
+    p.add_argument("--port", action="append", help="a board's serial port; repeat to test several boards in parallel")
+    p.add_argument("--baud", type=int, help="baud rate (default: the board's)")
+    p.add_argument("--flash", help="the emulated board's flash file")
+    p.add_argument("--vectors", metavar="DIR", help="a vector folder (edgeai vectors); default: --samples random ones")
+    p.add_argument("--samples", type=int, default=10, help="random vectors when no --vectors (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
+    p.add_argument("--layers", action="store_true", help="diff every layer against edgeai.ref even when all pass")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per vector and board)")
+    p.add_argument("--report", metavar="DIR", help="write an HTML report with plots into DIR")
+    p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("repl", help="an interactive console on a board: load, run, layers, tensor, logs")
     _device_args(p)
