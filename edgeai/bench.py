@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .blob import Blob, BlobOp, read_blob
+from .blob import Blob, BlobOp, random_inputs, read_blob
 from .boards import Board
 from .device import Device
 from .errors import EdgeAIError
@@ -125,7 +125,7 @@ def bench(device: Device, data: bytes, board: Board, name: str = "model", runs: 
     if not device.has_model(data):
         device.upload(data, progress=(lambda d, t: progress("upload", d, t)) if progress else None)
     rng = np.random.default_rng(seed)
-    inputs = [rng.integers(-128, 128, size=blob.tensors[i].shape, dtype=np.int8) for i in blob.inputs]
+    inputs = random_inputs(blob, rng)
     per_run = []
     for r in range(runs):
         if progress:

@@ -29,6 +29,8 @@ MAX_TENSORS = 4096
 MAX_OPS = 4096
 MAX_IO = 16
 MAX_TENSOR_BYTES = 1 << 28
+MAX_BAG_IDS = 4096  # EMBEDDING_BAG ids per bag (firmware EAI_MAX_BAG_IDS): 256 x the sum stays int32
+MAX_BAG_ROWS = 1 << 24  # EMBEDDING_BAG table rows (firmware EAI_MAX_BAG_ROWS)
 SECTION_ALIGN = 16
 CONST_ALIGN = 16
 
@@ -46,6 +48,7 @@ OPCODES: dict[str, int] = {
     "ADD": 6,
     "SOFTMAX": 7,
     "RESHAPE": 8,
+    "EMBEDDING_BAG": 9,
 }
 OPNAMES: dict[int, str] = {v: k for k, v in OPCODES.items()}
 
@@ -85,6 +88,7 @@ PARAM_LAYOUT: dict[str, tuple[str, ...]] = {
     ),
     "SOFTMAX": ("input_multiplier", "input_left_shift", "diff_min"),
     "RESHAPE": (),
+    "EMBEDDING_BAG": ("ngrams", "output_offset", "output_multiplier", "output_shift", "act_min", "act_max"),
 }
 
 
@@ -96,6 +100,25 @@ assert _TENSOR.size == TENSOR_BYTES
 assert _OP_HEAD.size == OP_BYTES
 
 _DTYPE_NP: dict[int, np.dtype[Any]] = {INT8: np.dtype(np.int8), INT32: np.dtype("<i4")}
+
+
+def np_dtype(dtype: int) -> np.dtype[Any]:
+    """The numpy dtype of a blob dtype code (INT8, INT32), little-endian as the blob stores it."""
+    return _DTYPE_NP[dtype]
+
+
+def random_inputs(blob: Blob, rng: np.random.Generator) -> list[npt.NDArray[Any]]:
+    """Random values for each model input: int8 over its whole range; int32 ids (an embedding
+    bag's input) from -1 (padding) to the table's last row."""
+    out: list[npt.NDArray[Any]] = []
+    for i in blob.inputs:
+        t = blob.tensors[i]
+        if t.dtype == INT32:
+            rows = next((blob.tensors[op.inputs[1]].shape[0] for op in blob.ops if op.inputs[0] == i), 1)
+            out.append(rng.integers(-1, rows, size=t.shape, dtype=np.int32))
+        else:
+            out.append(rng.integers(-128, 128, size=t.shape, dtype=np.int8))
+    return out
 
 
 @dataclass

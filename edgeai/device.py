@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .blob import KIND_ARENA, Blob, read_blob
+from .blob import KIND_ARENA, Blob, np_dtype, read_blob
 from .boards import Board, load_board
 from .errors import EdgeAIError
 from .link import (
@@ -25,6 +25,7 @@ from .link import (
     CMD_UPLOAD_CHUNK,
     CMD_UPLOAD_COMMIT,
     CMD_WRITE_TENSOR,
+    CMD_WRITE_TEXT,
     MAX_PAYLOAD,
     PROTOCOL_VERSION,
     DeviceError,
@@ -180,6 +181,28 @@ class Device:
         for off in range(0, len(data), step):
             self.link.request(CMD_WRITE_TENSOR, struct.pack("<HI", index, off) + data[off : off + step])
 
+    def write_text(self, tensor_index: int, text: str | bytes) -> int:
+        """Have the board hash ``text`` into the ids tensor ``tensor_index`` of its model (the
+        int32 input of an EMBEDDING_BAG op), as ``edgeai.text.text_ids`` does with that op's
+        buckets, n-grams and length; returns the number of features (the rest is padding).
+        The text is encoded as ``edgeai.text.text_bytes`` does, so cut at 2048 bytes."""
+        from .text import text_bytes
+
+        data = text_bytes(text)[: min(self.info.max_payload, MAX_PAYLOAD) - 2]
+        try:
+            frame = self.link.request(CMD_WRITE_TEXT, struct.pack("<H", tensor_index) + data, expect_bytes=2)
+        except DeviceError as e:
+            if e.status == 1:  # BAD_FRAME: a firmware that does not know the command
+                raise EdgeAIError("the board's firmware has no text support: update it") from None
+            if e.status == 6:  # BAD_RANGE
+                raise EdgeAIError(
+                    f"tensor {tensor_index} of the board's model is not the ids input of an EMBEDDING_BAG op"
+                ) from None
+            raise
+        if len(frame.payload) != 2:
+            raise EdgeAIError(f"the board's WRITE_TEXT answer is {len(frame.payload)} bytes, not 2")
+        return int(struct.unpack("<H", frame.payload)[0])
+
     def read_tensor(self, index: int, nbytes: int) -> bytes:
         out = bytearray()
         step = min(self.info.max_payload, MAX_PAYLOAD)
@@ -226,10 +249,11 @@ class Device:
             raise EdgeAIError(f"the model takes {len(model.inputs)} input(s), {len(inputs)} given")
         for k, (idx, x) in enumerate(zip(model.inputs, inputs, strict=True)):
             t = model.tensors[idx]
-            raw = np.ascontiguousarray(np.asarray(x).astype(np.int8)).tobytes()
-            if len(raw) != t.nbytes:
-                raise EdgeAIError(f"input {k} needs {t.nbytes} int8 values {t.shape}, got {len(raw)}")
-            self.write_tensor(idx, raw)
+            dtype = np_dtype(t.dtype)  # int8, or int32 for EMBEDDING_BAG ids
+            a = np.asarray(x)
+            if a.size != t.elements:
+                raise EdgeAIError(f"input {k} needs {t.elements} {dtype} values {t.shape}, got {a.size}")
+            self.write_tensor(idx, np.ascontiguousarray(a.astype(dtype)).tobytes())
         cycles = self.invoke(0, len(model.ops), work)
         outs = []
         for idx in model.outputs:
@@ -240,7 +264,8 @@ class Device:
     def run_layers(self, model: Blob, inputs: Sequence[Any], work: float = INVOKE_WORK) -> list[I8]:
         """Run op by op and read every op's output tensor (for a layer-by-layer diff)."""
         for idx, x in zip(model.inputs, inputs, strict=True):
-            self.write_tensor(idx, np.ascontiguousarray(np.asarray(x).astype(np.int8)).tobytes())
+            dtype = np_dtype(model.tensors[idx].dtype)
+            self.write_tensor(idx, np.ascontiguousarray(np.asarray(x).astype(dtype)).tobytes())
         outs = []
         for i, op in enumerate(model.ops):
             self.invoke(i, i + 1, work)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .bench import LayerCost, op_macs
-from .blob import KIND_ARENA, KIND_CONST, Blob, named_params, read_blob
+from .blob import KIND_ARENA, KIND_CONST, Blob, named_params, np_dtype, read_blob
 from .boards import Board, board_names, load_board
 from .device import Device
 from .errors import EdgeAIError
@@ -162,7 +162,7 @@ def run_on_device(dev: Device, data: bytes, vectors: Sequence[Vector], target: T
         run.uploaded = True
     for k, v in enumerate(vectors):
         for idx, x in zip(blob.inputs, v.inputs, strict=True):
-            dev.write_tensor(idx, np.ascontiguousarray(x, dtype=np.int8).tobytes())
+            dev.write_tensor(idx, np.ascontiguousarray(x, dtype=np_dtype(blob.tensors[idx].dtype)).tobytes())
         counts = dev.invoke_counts(0, len(blob.ops))
         compared = mismatched = worst = 0
         for idx, y in zip(blob.outputs, v.outputs, strict=True):

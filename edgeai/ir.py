@@ -31,7 +31,10 @@ class QTensor:
 
 @dataclass
 class QOp:
-    type: str  # operator name as in TFLite's BuiltinOperator (CONV_2D, ...)
+    # operator name as in TFLite's BuiltinOperator (CONV_2D, ...), or EMBEDDING_BAG (edgeai's
+    # own: inputs [ids int32 [1, L], table int8 const [B, D]], output int8 [1, D], the mean of
+    # the rows the ids name; option "ngrams" (1 or 2) tells the text front end how to hash)
+    type: str
     inputs: list[int]  # tensor indices, -1 where an optional input is absent
     outputs: list[int]
     options: dict[str, Any] = field(default_factory=dict)

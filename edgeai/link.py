@@ -43,6 +43,7 @@ CMD_READ_TENSOR = 0x06
 CMD_INVOKE = 0x07
 CMD_TIME_LAYERS = 0x08
 CMD_RESET = 0x09
+CMD_WRITE_TEXT = 0x0A
 
 STATUS_NAMES = {
     0: "OK",
@@ -70,6 +71,7 @@ COMMAND_NAMES = {
     CMD_INVOKE: "INVOKE",
     CMD_TIME_LAYERS: "TIME_LAYERS",
     CMD_RESET: "RESET",
+    CMD_WRITE_TEXT: "WRITE_TEXT",
 }
 STATUS_HINTS = {
     3: "; the board holds no model: upload one (edgeai upload MODEL.eai)",

@@ -13,7 +13,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .blob import INT8, INT32, KIND_ARENA, KIND_CONST, OPCODES, Blob, BlobOp, BlobTensor, pack_params
+from .blob import (
+    INT8,
+    INT32,
+    KIND_ARENA,
+    KIND_CONST,
+    MAX_BAG_IDS,
+    MAX_BAG_ROWS,
+    OPCODES,
+    Blob,
+    BlobOp,
+    BlobTensor,
+    pack_params,
+)
 from .errors import UnsupportedModelError
 from .ir import QGraph, QOp, QTensor, window_pads
 from .quant import activation_range, quantize_multiplier, quantize_multiplier_greater_than_one
@@ -22,7 +34,7 @@ _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 MAX_REDUCTION = 1 << 16  # terms in one conv/fc sum (firmware EAI_MAX_REDUCTION): int32 stays exact
 MAX_SOFTMAX_DEPTH = 4095  # firmware EAI_MAX_SOFTMAX_DEPTH: the int32 sum of exps cannot wrap
 MAX_STRIDE = 65536  # firmware EAI_MAX_STRIDE: strides, dilations, pool windows; pads up to EAI_MAX_PAD = one less
-_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2}
+_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "EMBEDDING_BAG": 2}
 
 
 class _Lowering:
@@ -54,6 +66,16 @@ class _Lowering:
             shape = qt.shape or (1,)
             self.index[t] = len(self.tensors)
             self.tensors.append(BlobTensor(qt.name, INT8, KIND_ARENA, shape, float(qt.scale[0]), int(qt.zero_point[0])))
+        return self.index[t]
+
+    def ids(self, op: QOp, t: int) -> int:
+        """Blob index of int32 tensor ``t``, the ids an EMBEDDING_BAG reads (a model input)."""
+        qt = self.g.tensors[t]
+        if qt.is_const or qt.dtype != "int32":
+            raise self.fail(op, f"ids {qt.name!r} must be a computed int32 tensor (a model input), not {qt.dtype}")
+        if t not in self.index:
+            self.index[t] = len(self.tensors)
+            self.tensors.append(BlobTensor(qt.name, INT32, KIND_ARENA, qt.shape or (1,)))
         return self.index[t]
 
     def check_quant(self, op: QOp, qt: QTensor) -> None:
@@ -333,9 +355,51 @@ class _Lowering:
             raise self.fail(op, f"output {out_t.shape} does not hold the {in_t.shape} input's values")
         self.emit(op, "RESHAPE", [x])
 
+    def embedding_bag(self, op: QOp) -> None:
+        g = self.g
+        x = self.ids(op, op.inputs[0])
+        ids_t, out_t = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        table = self.weights(op, op.inputs[1], 2)
+        assert table.data is not None
+        rows, depth = table.shape
+        if len(table.scale) != 1 or np.any(table.zero_point != 0):
+            raise self.fail(op, f"table {table.name!r} must be quantized per tensor and symmetric (zero point 0)")
+        if len(ids_t.shape) != 2 or ids_t.shape[0] != 1 or not 1 <= ids_t.shape[1] <= MAX_BAG_IDS:
+            raise self.fail(op, f"ids {ids_t.shape} must be [1, L] with L at most {MAX_BAG_IDS}")
+        if rows > MAX_BAG_ROWS:
+            raise self.fail(op, f"table has {rows} rows; the runtime allows at most {MAX_BAG_ROWS}")
+        if tuple(out_t.shape) != (1, depth):
+            raise self.fail(op, f"output {out_t.shape} must be [1, {depth}], one mean row of the table")
+        ngrams = int(op.options.get("ngrams", 2))
+        if ngrams not in (1, 2):
+            raise self.fail(op, f"ngrams is {ngrams}; the text features are 1- or 2-grams")
+        # the kernel's mean carries 8 fractional bits: m = 256 x sum / n in table steps
+        real = float(table.scale[0]) / (256.0 * float(out_t.scale[0]))
+        try:
+            mult, shift = quantize_multiplier(real)
+        except ValueError as e:
+            raise self.fail(op, str(e)) from None
+        lo, hi = self.activation(op, out_t)
+        wi = self.const(table.name, table.data.astype(np.int8), INT8, float(table.scale[0]), 0)
+        self.emit(
+            op,
+            "EMBEDDING_BAG",
+            [x, wi],
+            ngrams=ngrams,
+            output_offset=int(out_t.zero_point[0]),
+            output_multiplier=mult,
+            output_shift=shift,
+            act_min=lo,
+            act_max=hi,
+        )
+
     def run(self) -> Blob:
         for t in self.g.inputs:
-            self.act(QOp("input", [], [], index=-1), t)
+            where = QOp("input", [], [], index=-1)
+            if self.g.tensors[t].dtype == "int32":
+                self.ids(where, t)
+            else:
+                self.act(where, t)
         for op in self.g.ops:
             if len(op.outputs) != 1:
                 raise self.fail(op, f"has {len(op.outputs)} outputs; edgeai operators have one")
@@ -357,6 +421,8 @@ class _Lowering:
                 self.softmax(op)
             elif op.type == "RESHAPE":
                 self.reshape(op)
+            elif op.type == "EMBEDDING_BAG":
+                self.embedding_bag(op)
             else:
                 raise self.fail(op, "is not supported")
         outs = []

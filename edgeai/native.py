@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from .blob import np_dtype
 from .errors import EdgeAIError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,7 @@ def _sources_newer_than(target: Path) -> bool:
     if not target.exists():
         return True
     stamp = target.stat().st_mtime
-    for d in ("include", "runtime", "kernels"):
+    for d in ("include", "runtime", "kernels", "text"):
         for f in (FIRMWARE / d).rglob("*"):
             if f.suffix in (".c", ".h") and f.stat().st_mtime > stamp:
                 return True
@@ -144,16 +145,19 @@ class NativeModel:
         t = self.tensor(index)
         shape = tuple(int(d) for d in t.dims[: t.rank])
         raw = ctypes.string_at(ctypes.addressof(self._arena) + t.offset, t.bytes)
-        return np.frombuffer(raw, dtype=np.int8).reshape(shape).copy()
+        return np.frombuffer(raw, dtype=np_dtype(t.dtype)).reshape(shape).copy()
 
     def _write_inputs(self, inputs: Sequence[npt.ArrayLike]) -> None:
+        """Copy int8 inputs (int32 where the input tensor is int32: EMBEDDING_BAG ids) into the arena."""
         if len(inputs) != len(self.inputs):
             raise EdgeAIError(f"the model takes {len(self.inputs)} input(s), {len(inputs)} given")
         for k, (idx, x) in enumerate(zip(self.inputs, inputs, strict=True)):
             t = self.tensor(idx)
-            raw = np.ascontiguousarray(np.asarray(x).astype(np.int8)).tobytes()
+            dtype = np_dtype(t.dtype)
+            raw = np.ascontiguousarray(np.asarray(x).astype(dtype)).tobytes()
             if len(raw) != t.bytes:
-                raise EdgeAIError(f"input {k} needs {t.bytes} int8 values, got {len(raw)}")
+                n, got = t.bytes // dtype.itemsize, len(raw) // dtype.itemsize
+                raise EdgeAIError(f"input {k} needs {n} {dtype} values, got {got}")
             ctypes.memmove(ctypes.addressof(self._arena) + t.offset, raw, len(raw))
 
     def _invoke(self, first: int, last: int) -> None:

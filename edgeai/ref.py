@@ -8,15 +8,17 @@ Vectorised numpy, int64 intermediates wrapped to int32 where the C wraps.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .blob import INT8, KIND_CONST, OPCODES, Blob, BlobOp, read_blob
+from .blob import INT8, KIND_CONST, OPCODES, Blob, BlobOp, np_dtype, read_blob
 from .errors import EdgeAIError
 from .quant import INT32_MAX, mbqm, rdbpot, srdhm, wrap32
 
 I8 = npt.NDArray[np.int8]
+I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 
 
@@ -123,6 +125,22 @@ def add(a: I8, b: I8, p: Sequence[int], out_shape: tuple[int, ...]) -> I8:
     return np.broadcast_to(np.clip(out, p[8], p[9]), out_shape).astype(np.int8)
 
 
+def embedding_bag(ids: I32, table: I8, p: Sequence[int], out_shape: tuple[int, ...]) -> I8:
+    """The mean of the table rows the valid ids name (-1 and any id outside [0, rows) are
+    skipped), to 1/256 of a table step, rounded half away from zero; then requantized."""
+    flat = np.asarray(ids, dtype=np.int64).reshape(-1)
+    rows = table.shape[0]
+    valid = flat[(flat >= 0) & (flat < rows)]
+    n = len(valid)
+    if n == 0:
+        mean = np.zeros(table.shape[1], dtype=np.int64)
+    else:
+        num = table[valid].astype(np.int64).sum(axis=0) * 256
+        mean = np.sign(num) * ((2 * np.abs(num) + n) // (2 * n))
+    out = mbqm(mean, p[2], p[3]) + p[1]
+    return np.clip(out, p[4], p[5]).astype(np.int8).reshape(out_shape)
+
+
 # gemmlowp fixed point on int32 raw values (held in int64) ---------------------------------------
 
 
@@ -222,19 +240,21 @@ class Interpreter:
         *,
         on_op: Callable[[int, BlobOp, I8], None] | None = None,
     ) -> list[I8]:
-        """Run the model on int8 ``inputs``; returns the outputs (int8 arrays).
+        """Run the model on ``inputs`` (int8 arrays; int32 for the ids of an EMBEDDING_BAG);
+        returns the outputs.
 
         ``on_op(index, op, output)`` is called after each op."""
         b = self.blob
         if len(inputs) != len(b.inputs):
             raise EdgeAIError(f"the model takes {len(b.inputs)} input(s), {len(inputs)} given")
-        values: dict[int, I8] = {}
+        values: dict[int, npt.NDArray[Any]] = {}
         for k, (idx, arr) in enumerate(zip(b.inputs, inputs, strict=True)):
             t = b.tensors[idx]
             a = np.asarray(arr)
+            dtype = np_dtype(t.dtype)
             if a.size != t.elements:
-                raise EdgeAIError(f"input {k} ({t.name!r}) needs {t.elements} int8 values {t.shape}, got {a.size}")
-            values[idx] = a.astype(np.int8).reshape(t.shape)
+                raise EdgeAIError(f"input {k} ({t.name!r}) needs {t.elements} {dtype} values {t.shape}, got {a.size}")
+            values[idx] = a.astype(dtype).reshape(t.shape)
         for i, op in enumerate(b.ops):
             out = self._run_op(op, values)
             values[op.output] = out
@@ -242,14 +262,14 @@ class Interpreter:
                 on_op(i, op, out)
         return [values[i].copy() for i in b.outputs]
 
-    def _tensor(self, idx: int, values: dict[int, I8]) -> npt.NDArray[np.generic]:
+    def _tensor(self, idx: int, values: dict[int, npt.NDArray[Any]]) -> npt.NDArray[Any]:
         t = self.blob.tensors[idx]
         if t.kind == KIND_CONST:
             assert t.data is not None
             return t.data
         return values[idx]
 
-    def _run_op(self, op: BlobOp, values: dict[int, I8]) -> I8:
+    def _run_op(self, op: BlobOp, values: dict[int, npt.NDArray[Any]]) -> I8:
         b = self.blob
         out_shape = b.tensors[op.output].shape
         p = op.params
@@ -277,6 +297,9 @@ class Interpreter:
             return softmax(x.astype(np.int8), p)
         if code == OPCODES["RESHAPE"]:
             return np.asarray(x, dtype=np.int8).reshape(out_shape)
+        if code == OPCODES["EMBEDDING_BAG"]:
+            table = self._tensor(op.inputs[1], values).astype(np.int8)
+            return embedding_bag(np.asarray(x, dtype=np.int32), table, p, out_shape)
         raise EdgeAIError(f"op {op.opname} is not implemented by the reference interpreter")
 
 

@@ -2,7 +2,7 @@
 to one model by its SHA-256 (docs/vectors.md).
 
     DIR/vectors.json        the manifest
-    DIR/NNNN/in0.bin ...    raw int8 inputs of vector NNNN, in the model's input order
+    DIR/NNNN/in0.bin ...    raw inputs of vector NNNN (int8; int32 little-endian for ids), in input order
     DIR/NNNN/out0.bin ...   the expected int8 outputs
 """
 
@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .blob import Blob, read_blob
+from .blob import Blob, np_dtype, random_inputs, read_blob
 from .errors import EdgeAIError
 from .ref import Interpreter
 
 FORMAT = "edgeai-vectors"
 VERSION = 1
 MANIFEST = "vectors.json"
-I8 = npt.NDArray[np.int8]
+I8 = npt.NDArray[Any]  # int8, or int32 ids for an embedding bag's input
 
 
 def model_sha256(data: bytes) -> str:
@@ -71,7 +71,7 @@ def make_vectors(data: bytes, samples: int = 10, input_files: Sequence[str | Pat
             )
     rng = np.random.default_rng(seed)
     for k in range(samples):
-        xs = [rng.integers(-128, 128, size=blob.tensors[i].shape, dtype=np.int8) for i in blob.inputs]
+        xs = random_inputs(blob, rng)
         cases.append((f"random seed {seed} #{k}", xs))
     if not cases:
         raise EdgeAIError("no vectors to make: give --samples N (N > 0) or --input FILE")
@@ -99,7 +99,8 @@ def write_vectors(folder: Path, data: bytes, vectors: Sequence[Vector], model_na
             d = folder / v.name
             d.mkdir()
             for i, x in enumerate(v.inputs):
-                (d / f"in{i}.bin").write_bytes(np.ascontiguousarray(x, dtype=np.int8).tobytes())
+                dt = np_dtype(blob.tensors[blob.inputs[i]].dtype)
+                (d / f"in{i}.bin").write_bytes(np.ascontiguousarray(x, dtype=dt).tobytes())
             for i, y in enumerate(v.outputs):
                 (d / f"out{i}.bin").write_bytes(np.ascontiguousarray(y, dtype=np.int8).tobytes())
             entries.append({"name": v.name, "source": v.source})
@@ -112,6 +113,7 @@ def write_vectors(folder: Path, data: bytes, vectors: Sequence[Vector], model_na
             "inputs": _shapes(blob, blob.inputs),
             "outputs": _shapes(blob, blob.outputs),
             "dtype": "int8",
+            "input_dtypes": [np_dtype(blob.tensors[i].dtype).name for i in blob.inputs],
             "expected_by": "edgeai.ref",
             "vectors": entries,
         }
@@ -145,13 +147,14 @@ def read_vectors(folder: str | Path, data: bytes | None = None) -> VectorSet:
     for entry in m["vectors"]:
         d = folder / entry["name"]
         try:
-            xs = [np.fromfile(d / f"in{i}.bin", dtype=np.int8) for i in range(len(m["inputs"]))]
+            dts = m.get("input_dtypes", ["int8"] * len(m["inputs"]))
+            xs = [np.fromfile(d / f"in{i}.bin", dtype=np.dtype(dt).newbyteorder("<")) for i, dt in enumerate(dts)]
             ys = [np.fromfile(d / f"out{i}.bin", dtype=np.int8) for i in range(len(m["outputs"]))]
         except OSError as err:
             raise EdgeAIError(f"{d}: a vector file is missing ({err.strerror})") from None
         for arr, shape, what in [*zip(xs, m["inputs"], ["input"] * len(xs), strict=True),
                                  *zip(ys, m["outputs"], ["output"] * len(ys), strict=True)]:  # fmt: skip
-            if arr.size != int(np.prod(shape)):
+            if arr.size != int(np.prod(shape)):  # counts values, whatever their width
                 raise EdgeAIError(
                     f"{d}: an {what} file holds {arr.size} bytes, the model's {what} needs {np.prod(shape)}"
                 )

@@ -14,6 +14,7 @@
 #include "edgeai.h"
 #include "edgeai_port.h"
 #include "frame.h"
+#include "text.h"
 
 #define SECTOR EAI_PORT_SECTOR_BYTES
 #define RECORDS (EAI_APP_SLOT_TABLE_BYTES / EAI_APP_RECORD_BYTES) /* per table sector */
@@ -464,6 +465,31 @@ static int cmd_write_tensor(const eai_frame *f)
     return EAI_ST_OK;
 }
 
+/* WRITE_TEXT: hash the text into the ids input (an int32 activation) of the EMBEDDING_BAG op
+ * that reads it, with that op's buckets, n-grams and length; answers the feature count. */
+static int cmd_write_text(const eai_frame *f, size_t *n)
+{
+    eai_tensor t;
+    eai_bag_info bag;
+    uint32_t index, count;
+    if (f->length < 2)
+        return EAI_ST_BAD_FRAME;
+    if (g.active_slot == EAI_APP_NO_SLOT)
+        return EAI_ST_NO_MODEL;
+    index = rd16(f->payload);
+    if (eai_tensor_info(&g.model, index, &t) != EAI_OK || t.kind != EAI_KIND_ARENA ||
+        t.dtype != EAI_INT32 || eai_embedding_bag_info(&g.model, index, &bag) != EAI_OK)
+        return EAI_ST_BAD_RANGE;
+    if (t.offset > ARENA_BYTES || t.bytes > ARENA_BYTES - t.offset || bag.max_ids > t.bytes / 4u)
+        return EAI_ST_BAD_RANGE;
+    /* the loader keeps activations 4-byte aligned, and the arena is */
+    count = eai_text_features(f->payload + 2, (size_t)f->length - 2u, bag.buckets, bag.ngrams,
+                              (int32_t *)(void *)(ARENA + t.offset), bag.max_ids);
+    wr16(g_resp, count);
+    *n = 2;
+    return EAI_ST_OK;
+}
+
 static int cmd_read_tensor(const eai_frame *f, size_t *n)
 {
     eai_tensor t;
@@ -577,6 +603,7 @@ static void handle(const eai_frame *f)
     case EAI_CMD_READ_TENSOR: st = cmd_read_tensor(f, &n); break;
     case EAI_CMD_INVOKE: st = cmd_invoke(f, &n); break;
     case EAI_CMD_TIME_LAYERS: st = cmd_time_layers(f, &n); break;
+    case EAI_CMD_WRITE_TEXT: st = cmd_write_text(f, &n); break;
     case EAI_CMD_RESET:
         st = f->length == 0 ? EAI_ST_OK : EAI_ST_BAD_FRAME;
         reset = st == EAI_ST_OK;

@@ -51,7 +51,8 @@ enum eai_app_command {
     EAI_CMD_READ_TENSOR = 0x06,
     EAI_CMD_INVOKE = 0x07,
     EAI_CMD_TIME_LAYERS = 0x08,
-    EAI_CMD_RESET = 0x09
+    EAI_CMD_RESET = 0x09,
+    EAI_CMD_WRITE_TEXT = 0x0A
 };
 
 /* Read the slot table, check and load the active model, reset the link state and log one

@@ -33,6 +33,8 @@ extern "C" {
 #define EAI_MAX_STRIDE 65536u       /* strides, dilations, pool window sides: 1 .. this */
 #define EAI_MAX_PAD 65535u          /* pads: 0 .. this */
 #define EAI_MAX_SOFTMAX_DEPTH 4095u /* softmax row length: the int32 sum of exps cannot wrap */
+#define EAI_MAX_BAG_IDS 4096u       /* EMBEDDING_BAG ids: 256 x the sum of 4096 int8 rows fits int32 */
+#define EAI_MAX_BAG_ROWS (1u << 24) /* EMBEDDING_BAG table rows (hash buckets) */
 
 enum eai_status {
     EAI_OK = 0,
@@ -59,7 +61,8 @@ enum eai_opcode {
     EAI_OP_MAX_POOL_2D = 5,
     EAI_OP_ADD = 6,
     EAI_OP_SOFTMAX = 7,
-    EAI_OP_RESHAPE = 8
+    EAI_OP_RESHAPE = 8,
+    EAI_OP_EMBEDDING_BAG = 9
 };
 
 enum eai_dtype { EAI_INT8 = 1, EAI_INT32 = 2 };
@@ -114,6 +117,19 @@ int eai_invoke_range(const eai_model *m, uint8_t *arena, size_t arena_len, uint3
 
 /* Run the whole model. */
 int eai_invoke(const eai_model *m, uint8_t *arena, size_t arena_len);
+
+/* The text front end of a model: the EMBEDDING_BAG op that reads ids tensor `ids`, and what
+ * fills that tensor with hashed text features (firmware/text/text.h). */
+typedef struct {
+    uint32_t op;      /* index of the op */
+    uint32_t buckets; /* rows of its table: every id is in [0, buckets) */
+    uint32_t ngrams;  /* its ngrams param: 1 or 2 */
+    uint32_t max_ids; /* length L of the ids tensor [1, L] */
+} eai_bag_info;
+
+/* Find the first EMBEDDING_BAG op whose ids input is tensor `ids`. Returns EAI_OK, or
+ * EAI_ERR_ARG when the arguments are invalid or no such op exists. */
+int eai_embedding_bag_info(const eai_model *m, uint32_t ids, eai_bag_info *info);
 
 /* A short English name for a status code. */
 const char *eai_strerror(int status);

@@ -97,6 +97,19 @@ typedef struct {
 void eai_softmax(const eai_softmax_params *p, const int8_t *input, int32_t outer,
                  int32_t depth, int8_t *output);
 
+/* EMBEDDING_BAG parameters (params 1..5; param 0, ngrams, is for the text front end). */
+typedef struct {
+    int32_t output_offset;                   /* output_zero_point */
+    int32_t output_multiplier, output_shift; /* scale table / (256 x output) */
+    int32_t act_min, act_max;                /* int8 clamp */
+} eai_embedding_bag_params;
+
+/* The mean of the table rows that `ids` names, requantized: ids [n_ids] (1 ..
+ * EAI_MAX_BAG_IDS; -1 pads, and any id outside [0, rows) is skipped like padding), table
+ * [rows, depth] int8 (zero point 0), output [depth]. Every valid id counts, repeats too. */
+void eai_embedding_bag(const eai_embedding_bag_params *p, const int32_t *ids, int32_t n_ids,
+                       const int8_t *table, int32_t rows, int32_t depth, int8_t *output);
+
 /* RESHAPE: a byte copy (nothing when input == output). */
 void eai_reshape(const int8_t *input, int8_t *output, size_t bytes);
 

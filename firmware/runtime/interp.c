@@ -56,7 +56,8 @@ static void bind(const eai_model *m, uint8_t *arena, uint16_t index, bound_tenso
     b->data = (b->t.kind == EAI_KIND_ARENA ? arena : m->data) + b->t.offset;
 }
 
-/* int32 constants are 16-byte aligned in the blob (checked by the loader). */
+/* int32 constants are 16-byte aligned in the blob, int32 activations 4-byte aligned in the
+ * arena (checked by the loader). */
 static const int32_t *as_i32(const bound_tensor *b)
 {
     return (const int32_t *)(const void *)b->data;
@@ -193,6 +194,20 @@ static void run_op(const eai_model *m, uint8_t *arena, const eai_op *op)
     case EAI_OP_RESHAPE:
         eai_reshape(as_i8(&in), dst, out.t.bytes);
         break;
+    case EAI_OP_EMBEDDING_BAG: {
+        bound_tensor table;
+        eai_embedding_bag_params p;
+        bind(m, arena, op->inputs[1], &table);
+        p.output_offset = op->params[1];
+        p.output_multiplier = op->params[2];
+        p.output_shift = op->params[3];
+        p.act_min = op->params[4];
+        p.act_max = op->params[5];
+        /* the ids are an int32 activation, 4-byte aligned in the arena (checked by the loader) */
+        eai_embedding_bag(&p, as_i32(&in), in.dims[1], as_i8(&table), table.dims[0],
+                          table.dims[1], dst);
+        break;
+    }
     default: /* unreachable for a loaded model */
         break;
     }
@@ -223,6 +238,28 @@ int eai_invoke(const eai_model *m, uint8_t *arena, size_t arena_len)
     if (!m)
         return EAI_ERR_ARG;
     return eai_invoke_range(m, arena, arena_len, 0, m->n_ops);
+}
+
+int eai_embedding_bag_info(const eai_model *m, uint32_t ids, eai_bag_info *info)
+{
+    uint32_t i;
+    if (!m || !info || !m->ops || !m->tensors)
+        return EAI_ERR_ARG;
+    for (i = 0; i < m->n_ops; i++) {
+        eai_op op;
+        eai_tensor t;
+        eai_decode_op(m->ops + (size_t)i * EAI_OP_BYTES, &op);
+        if (op.opcode != EAI_OP_EMBEDDING_BAG || op.inputs[0] != ids)
+            continue;
+        info->op = i;
+        eai_decode_tensor(m->tensors + (size_t)op.inputs[1] * EAI_TENSOR_BYTES, &t);
+        info->buckets = t.dims[0];
+        info->ngrams = (uint32_t)op.params[0];
+        eai_decode_tensor(m->tensors + (size_t)ids * EAI_TENSOR_BYTES, &t);
+        info->max_ids = t.dims[1];
+        return EAI_OK;
+    }
+    return EAI_ERR_ARG;
 }
 
 const char *eai_strerror(int status)

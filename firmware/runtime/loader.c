@@ -40,6 +40,7 @@ static const op_rule op_rules[] = {
     /* ADD */ {2, 0, (uint16_t)USES(0, 11)},
     /* SOFTMAX */ {1, 0, (uint16_t)USES(0, 2)},
     /* RESHAPE */ {1, 0, 0},
+    /* EMBEDDING_BAG */ {2, 0, (uint16_t)USES(0, 5)},
 };
 
 static int in_range(int32_t v, int32_t lo, int32_t hi)
@@ -78,7 +79,7 @@ static int check_tensor(const eai_model *m, const eai_tensor *t, const uint8_t *
     if (t->bytes > EAI_MAX_TENSOR_BYTES) /* bytes saturates, so a wrapped product fails */
         return EAI_ERR_TENSOR;
     if (t->kind == EAI_KIND_ARENA) {
-        if (t->dtype != EAI_INT8 || (t->offset & 3u) != 0)
+        if ((t->offset & 3u) != 0)
             return EAI_ERR_TENSOR;
         if ((uint64_t)t->offset + t->bytes > m->arena_bytes)
             return EAI_ERR_ARENA;
@@ -262,9 +263,41 @@ static int check_op_shapes_params(const eai_model *m, const eai_op *op, const ea
         if (in->bytes != out->bytes)
             return EAI_ERR_SHAPE;
         return EAI_OK;
+    case EAI_OP_EMBEDDING_BAG:
+        /* 0 ngrams, 1 output_offset, 2 output_multiplier, 3 output_shift, 4 act_min, 5 act_max */
+        if (!in_range(p[0], 1, 2) || !in_range(p[1], -128, 127) || p[2] < 0 ||
+            !in_range(p[3], -31, 30) || !in_range(p[4], -128, 127) || !in_range(p[5], -128, 127) ||
+            p[4] > p[5])
+            return EAI_ERR_PARAM;
+        tensor_at(m, op->inputs[1], &f);
+        if (in->rank != 2 || in->dims[0] != 1 || f.rank != 2 || out->rank != 2 ||
+            out->dims[0] != 1 || out->dims[1] != f.dims[1])
+            return EAI_ERR_SHAPE;
+        if (in->dims[1] > EAI_MAX_BAG_IDS || f.dims[0] > EAI_MAX_BAG_ROWS)
+            return EAI_ERR_SHAPE;
+        return EAI_OK;
     default:
         return EAI_ERR_OP;
     }
+}
+
+/* The kind and dtype input slot `slot` of an op takes: the conv-like ops' filter is an int8
+ * constant and their bias, multipliers and shifts int32 constants; EMBEDDING_BAG's ids are
+ * an int32 activation and its table an int8 constant; every other input is an int8
+ * activation. */
+static int slot_ok(uint8_t opcode, uint32_t n_inputs, uint32_t slot, const eai_tensor *t)
+{
+    uint8_t kind = EAI_KIND_ARENA, dtype = EAI_INT8;
+    if (opcode == EAI_OP_EMBEDDING_BAG) {
+        kind = slot == 0 ? EAI_KIND_ARENA : EAI_KIND_CONST;
+        dtype = slot == 0 ? EAI_INT32 : EAI_INT8;
+    } else if (n_inputs == 5 && slot == SLOT_FILTER) {
+        kind = EAI_KIND_CONST;
+    } else if (n_inputs == 5 && slot >= SLOT_BIAS) {
+        kind = EAI_KIND_CONST;
+        dtype = EAI_INT32;
+    }
+    return t->kind == kind && t->dtype == dtype;
 }
 
 static int check_op(const eai_model *m, const eai_op *op)
@@ -293,21 +326,14 @@ static int check_op(const eai_model *m, const eai_op *op)
 
     /* kinds and dtypes per slot */
     tensor_at(m, op->output, &out);
-    if (out.kind != EAI_KIND_ARENA)
+    if (out.kind != EAI_KIND_ARENA || out.dtype != EAI_INT8)
         return EAI_ERR_OP;
     for (i = 0; i < r.n_inputs; i++) {
         if (op->inputs[i] == EAI_NO_TENSOR)
             continue;
         tensor_at(m, op->inputs[i], &t);
-        if (r.n_inputs == 5 && i == SLOT_FILTER) {
-            if (t.kind != EAI_KIND_CONST || t.dtype != EAI_INT8)
-                return EAI_ERR_OP;
-        } else if (r.n_inputs == 5 && i >= SLOT_BIAS) {
-            if (t.kind != EAI_KIND_CONST || t.dtype != EAI_INT32)
-                return EAI_ERR_OP;
-        } else if (t.kind != EAI_KIND_ARENA) { /* activations are int8 by the tensor rule */
+        if (!slot_ok(op->opcode, r.n_inputs, i, &t))
             return EAI_ERR_OP;
-        }
     }
     for (i = 0; i < EAI_NUM_PARAMS; i++)
         if (!(r.params & (1u << i)) && op->params[i] != 0)

@@ -128,6 +128,10 @@ static uint64_t model_work(const eai_model *m)
         case EAI_OP_SOFTMAX:
             per = 4;
             break;
+        case EAI_OP_EMBEDDING_BAG:
+            eai_tensor_info(m, op.inputs[0], &f);
+            per = f.dims[1];
+            break;
         default:
             break;
         }

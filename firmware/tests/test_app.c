@@ -12,7 +12,9 @@
 #include "blob_writer.h"
 #include "edgeai.h"
 #include "edgeai_port.h"
+#include "fixedpoint.h"
 #include "frame.h"
+#include "text.h"
 
 #define FLASH_BYTES (64u * 1024u)
 #define UNLIMITED 0x7FFFFFFFL
@@ -293,10 +295,117 @@ static void test_power_cuts(void)
            commits, trials, kept_old, wraps);
 }
 
+/* A text model: ids [1,16] int32 at 0 -> EMBEDDING_BAG over a [13,2] table -> [1,2] at 64;
+ * tensor 3 is an int32 activation that no bag reads. */
+static uint32_t build_text_model(void)
+{
+    static int8_t table[13 * 2];
+    bw_model m;
+    uint16_t ids, t, o;
+    int32_t p[12] = {0};
+    int i;
+    for (i = 0; i < 26; i++)
+        table[i] = (int8_t)(i * 9 - 100);
+    memset(&m, 0, sizeof m);
+    ids = bw_tensor_add(&m, EAI_INT32, EAI_KIND_ARENA, 2, 1, 16, 1, 1, 0, NULL);
+    t = bw_const_i8(&m, 2, 13, 2, 1, 1, table);
+    o = bw_act(&m, 2, 1, 2, 1, 1, 64);
+    (void)bw_tensor_add(&m, EAI_INT32, EAI_KIND_ARENA, 2, 1, 4, 1, 1, 80, NULL);
+    {
+        const uint16_t ins[2] = {ids, t};
+        p[0] = 2;
+        p[2] = 1 << 30;
+        p[3] = -7; /* 0.5 x 2^-7: out = the mean, rounded */
+        p[4] = -128;
+        p[5] = 127;
+        bw_op_add(&m, EAI_OP_EMBEDDING_BAG, 2, ins, o, p);
+    }
+    m.io[0] = ids;
+    m.io[1] = o;
+    m.n_inputs = m.n_outputs = 1;
+    m.arena_bytes = 96;
+    return (uint32_t)bw_build(&m, g_blob, sizeof g_blob_words);
+}
+
+static int write_text(uint16_t tensor, const char *text, size_t len, size_t *n)
+{
+    static uint8_t p[EAI_FRAME_MAX_PAYLOAD];
+    p[0] = (uint8_t)tensor;
+    p[1] = (uint8_t)(tensor >> 8);
+    memcpy(p + 2, text, len);
+    return request(EAI_CMD_WRITE_TEXT, p, 2 + len, n);
+}
+
+static void test_write_text(void)
+{
+    static char long_text[EAI_FRAME_MAX_PAYLOAD - 2];
+    const char *text = "Hello, wide World! caf\xc3\xa9";
+    const uint8_t read_ids[8] = {0, 0, 0, 0, 0, 0, 64, 0};   /* tensor 0, offset 0, 64 bytes */
+    const uint8_t read_out[8] = {2, 0, 0, 0, 0, 0, 2, 0};    /* tensor 2, 2 bytes */
+    const uint8_t invoke[4] = {0, 0, 1, 0};
+    int32_t want[16];
+    uint32_t crc, count, i;
+    size_t n = 0;
+    int sum[2] = {0, 0}, valid = 0;
+
+    memset(g_flash, 0xFF, sizeof g_flash);
+    reboot();
+    CHECK_EQ(write_text(0, "hi", 2, NULL), EAI_ST_NO_MODEL);
+    CHECK_EQ(upload(g_blob, build_text_model()), EAI_ST_OK);
+    CHECK(hello(&crc, NULL) != EAI_APP_NO_SLOT);
+
+    count = eai_text_features((const uint8_t *)text, strlen(text), 13, 2, want, 16);
+    CHECK_EQ(count, 7); /* 4 words, 3 bigrams */
+    CHECK_EQ(write_text(0, text, strlen(text), &n), EAI_ST_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(g_resp[0] | (g_resp[1] << 8), count);
+    CHECK_EQ(request(EAI_CMD_READ_TENSOR, read_ids, 8, &n), EAI_ST_OK);
+    CHECK_EQ(n, 64);
+    for (i = 0; i < 16; i++)
+        CHECK_EQ((int32_t)get32(g_resp + 4 * i), want[i]);
+    /* the board computes the bag of those ids */
+    for (i = 0; i < count; i++) {
+        sum[0] += (int)want[i] * 18 - 100;
+        sum[1] += (int)want[i] * 18 - 91;
+        valid++;
+    }
+    CHECK_EQ(request(EAI_CMD_INVOKE, invoke, 4, &n), EAI_ST_OK);
+    CHECK_EQ(request(EAI_CMD_READ_TENSOR, read_out, 8, &n), EAI_ST_OK);
+    for (i = 0; i < 2; i++) { /* docs/model-format.md: m = round(256 x sum / n), then MBQM */
+        const int q = (2 * 256 * abs(sum[i]) + valid) / (2 * valid);
+        CHECK_EQ((int8_t)g_resp[i], eai_mbqm(sum[i] < 0 ? -q : q, 1 << 30, -7));
+    }
+
+    /* an empty text pads everything; a long one is cut at EAI_TEXT_MAX_BYTES and at L ids */
+    CHECK_EQ(write_text(0, "", 0, &n), EAI_ST_OK);
+    CHECK_EQ(g_resp[0] | (g_resp[1] << 8), 0);
+    CHECK_EQ(request(EAI_CMD_READ_TENSOR, read_ids, 8, &n), EAI_ST_OK);
+    for (i = 0; i < 16; i++)
+        CHECK_EQ((int32_t)get32(g_resp + 4 * i), -1);
+    memset(long_text, 'a', sizeof long_text);
+    for (i = 3; i < sizeof long_text; i += 4)
+        long_text[i] = ' ';
+    CHECK_EQ(write_text(0, long_text, sizeof long_text, &n), EAI_ST_OK);
+    CHECK_EQ(g_resp[0] | (g_resp[1] << 8), 16);
+
+    /* not the ids of a bag: the table, the output, an int32 activation no bag reads, none */
+    CHECK_EQ(write_text(1, "hi", 2, NULL), EAI_ST_BAD_RANGE);
+    CHECK_EQ(write_text(2, "hi", 2, NULL), EAI_ST_BAD_RANGE);
+    CHECK_EQ(write_text(3, "hi", 2, NULL), EAI_ST_BAD_RANGE);
+    CHECK_EQ(write_text(4, "hi", 2, NULL), EAI_ST_BAD_RANGE);
+    CHECK_EQ(write_text(0xFFFF, "hi", 2, NULL), EAI_ST_BAD_RANGE);
+    CHECK_EQ(request(EAI_CMD_WRITE_TEXT, read_ids, 1, NULL), EAI_ST_BAD_FRAME);
+
+    /* a model without a bag */
+    CHECK_EQ(upload(g_blob, build_model(5)), EAI_ST_OK);
+    CHECK_EQ(write_text(0, "hi", 2, NULL), EAI_ST_BAD_RANGE);
+}
+
 int main(void)
 {
     test_layout();
     test_power_cuts();
+    test_write_text();
     printf("test_app: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

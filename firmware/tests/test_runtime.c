@@ -13,6 +13,7 @@
 #include "blob_writer.h"
 #include "edgeai.h"
 #include "fixedpoint.h"
+#include "kernels.h"
 
 #include "check.h"
 
@@ -451,6 +452,38 @@ static size_t build_all_ops(uint8_t *out, size_t cap)
     return bw_build(&m, out, cap);
 }
 
+/* EMBEDDING_BAG: ids [1,8] int32 at 0, table [5,3], output [1,3] at 32 (zero point 3);
+ * output multiplier 0.5 x 2^-7 = 1/256, so out = round(mean) + 3 (double rounding), clamped
+ * to [-80, 127]. */
+static const int8_t BAG_TABLE[15] = {10, -20, 127, -128, 5, 0, 3, 3, -3, 1, -1, 100, -7, 0, 50};
+
+static size_t build_embedding_bag(uint8_t *out, size_t cap)
+{
+    bw_model m;
+    uint16_t ids, table, o;
+    int32_t p[12] = {0};
+    memset(&m, 0, sizeof m);
+    ids = bw_tensor_add(&m, EAI_INT32, EAI_KIND_ARENA, 2, 1, 8, 1, 1, 0, NULL);
+    table = bw_const_i8(&m, 2, 5, 3, 1, 1, BAG_TABLE);
+    o = bw_act(&m, 2, 1, 3, 1, 1, 32);
+    m.tensors[o].zero_point = 3;
+    {
+        const uint16_t ins[2] = {ids, table};
+        p[0] = 2;       /* ngrams */
+        p[1] = 3;       /* output_offset */
+        p[2] = 1 << 30; /* output_multiplier */
+        p[3] = -7;      /* output_shift */
+        p[4] = -80;     /* act_min */
+        p[5] = 127;     /* act_max */
+        bw_op_add(&m, EAI_OP_EMBEDDING_BAG, 2, ins, o, p);
+    }
+    m.io[0] = ids;
+    m.io[1] = o;
+    m.n_inputs = m.n_outputs = 1;
+    m.arena_bytes = 48;
+    return bw_build(&m, out, cap);
+}
+
 /* Load a blob, copy inputs in, run, and compare one output. */
 static void run_and_check(const uint8_t *blob, size_t len, const int8_t *const *inputs,
                           uint32_t out_i, const int8_t *expected, size_t n_expected)
@@ -596,6 +629,86 @@ static void test_all_ops(void)
     CHECK_EQ(eai_invoke_range(&m, g_arena, m.arena_bytes, 3, m.n_ops), EAI_OK);
     CHECK_EQ(eai_tensor_info(&m, (uint32_t)eai_output_index(&m, 0), &t), EAI_OK);
     CHECK(memcmp(first, g_arena + t.offset, 8) == 0);
+}
+
+static void test_embedding_bag(void)
+{
+    /* rows 0 and 2: acc {13, -17, 124}, n 2, mean {6.5, -8.5, 62} -> {7, -9, 62} + 3 */
+    static const int32_t two[8] = {0, 2, -1, -1, -1, -1, -1, -1};
+    static const int8_t want_two[3] = {10, -6, 65};
+    /* 7 and 5 are past the 5 rows, -5 and INT32_MIN negative: only 1, 3, 1 count (n 3):
+     * acc {-255, 9, 100}, mean {-85, 3, 33.3} -> {-82, 6, 36}, clamped at -80 */
+    static const int32_t mixed[8] = {1, 7, -5, 3, 1, INT32_MIN, 5, -1};
+    static const int8_t want_mixed[3] = {-80, 6, 36};
+    static const int32_t none[8] = {-1, -1, -1, -1, 5, 6, -2, 1000000}; /* n 0: the zero point */
+    static const int8_t want_none[3] = {3, 3, 3};
+    const int8_t *ins[1];
+    eai_model m;
+    eai_bag_info info;
+    const size_t len = build_embedding_bag(g_blob, sizeof g_blob_words);
+    CHECK(len > 0);
+    maybe_write("embedding_bag", g_blob, len);
+    ins[0] = (const int8_t *)(const void *)two;
+    run_and_check(g_blob, len, ins, 0, want_two, 3);
+    ins[0] = (const int8_t *)(const void *)mixed;
+    run_and_check(g_blob, len, ins, 0, want_mixed, 3);
+    ins[0] = (const int8_t *)(const void *)none;
+    run_and_check(g_blob, len, ins, 0, want_none, 3);
+
+    CHECK_EQ(eai_load(&m, g_blob, len), EAI_OK);
+    memset(&info, 0, sizeof info);
+    CHECK_EQ(eai_embedding_bag_info(&m, 0, &info), EAI_OK);
+    CHECK_EQ(info.op, 0);
+    CHECK_EQ(info.buckets, 5);
+    CHECK_EQ(info.ngrams, 2);
+    CHECK_EQ(info.max_ids, 8);
+    CHECK_EQ(eai_embedding_bag_info(&m, 2, &info), EAI_ERR_ARG);
+    CHECK_EQ(eai_embedding_bag_info(&m, 1, &info), EAI_ERR_ARG);
+    CHECK_EQ(eai_embedding_bag_info(NULL, 0, &info), EAI_ERR_ARG);
+    CHECK_EQ(eai_embedding_bag_info(&m, 0, NULL), EAI_ERR_ARG);
+}
+
+/* The kernel on its own: the mean's rounding (halves away from zero, negative sums too) and
+ * the longest bag. Multiplier 0.5 with shift 1 is the identity, so out = clamp(m) with
+ * m = round(256 x acc / n). */
+static void test_embedding_bag_rounding(void)
+{
+    static const int8_t table[5] = {-1, 0, 1, -2, -128}; /* [5, 1] */
+    static int32_t ids[EAI_MAX_BAG_IDS];
+    eai_embedding_bag_params p;
+    int8_t out[1];
+    int32_t i;
+    p.output_offset = 0;
+    p.output_multiplier = 1 << 30;
+    p.output_shift = 1;
+    p.act_min = -128;
+    p.act_max = 127;
+#define BAG(n, first, rest, want)                                                   \
+    do {                                                                            \
+        ids[0] = (first);                                                           \
+        for (i = 1; i < (n); i++)                                                   \
+            ids[i] = (rest);                                                        \
+        out[0] = 99;                                                                \
+        eai_embedding_bag(&p, ids, (n), table, 5, 1, out);                          \
+        CHECK_EQ(out[0], (want));                                                   \
+    } while (0)
+    BAG(3, 0, 1, -85);     /* -256 / 3 = -85.3 */
+    BAG(6, 0, 1, -43);     /* -256 / 6 = -42.7 */
+    BAG(3, 2, 1, 85);
+    BAG(512, 0, 1, -1);    /* -256 / 512 = -0.5: away from zero */
+    BAG(512, 2, 1, 1);     /* 0.5 */
+    BAG(1024, 0, 1, 0);    /* -0.25 */
+    BAG(1024, 3, 1, -1);   /* -0.5 */
+    BAG(1024, 2, 1, 0);    /* 0.25 */
+    BAG(1, 1, 1, 0);
+    BAG(4, -1, -1, 0);     /* all padding */
+    BAG(4, 5, 9, 0);       /* all out of range */
+    /* the longest bag: 4096 x -128, x 256 = -2^27 exactly (no int32 overflow), mean -32768 */
+    p.output_shift = -7; /* 0.5 x 2^-7: out = m / 256 */
+    BAG((int32_t)EAI_MAX_BAG_IDS, 4, 4, -128);
+    BAG((int32_t)EAI_MAX_BAG_IDS, 4, 0, -1); /* (-128 - 4095) / 4096 x 256 = -263.9 -> -264 -> -1 */
+    BAG((int32_t)EAI_MAX_BAG_IDS, 2, 2, 1);
+#undef BAG
 }
 
 /* ---------------------------------------------------------------- loader rejections */
@@ -841,6 +954,130 @@ static void test_loader_shapes(void)
     EXPECT_LOAD(build_add_softmax, e_reshape_count_fit, 1, EAI_ERR_SHAPE, 1);
 }
 
+/* embedding_bag: tensors ids, table, out; op 0 */
+static void e_bag_ids_int8(uint8_t *b) { tensor_rec(b, 0)[0] = EAI_INT8; }
+static void e_bag_table_arena(uint8_t *b)
+{
+    tensor_rec(b, 1)[1] = EAI_KIND_ARENA;
+    bw_put32(tensor_rec(b, 1) + 20, 0);
+}
+static void e_bag_out_int32(uint8_t *b) { tensor_rec(b, 2)[0] = EAI_INT32; }
+static void e_bag_ids_rank1(uint8_t *b)
+{
+    tensor_rec(b, 0)[2] = 1;
+    bw_put32(tensor_rec(b, 0) + 4, 8);
+    bw_put32(tensor_rec(b, 0) + 8, 1);
+}
+static void e_bag_ids_batch(uint8_t *b)
+{
+    bw_put32(tensor_rec(b, 0) + 4, 2);
+    bw_put32(tensor_rec(b, 0) + 8, 4);
+}
+static void e_bag_out_depth(uint8_t *b) { bw_put32(tensor_rec(b, 2) + 8, 2); }
+static void e_bag_table_rank(uint8_t *b) { tensor_rec(b, 1)[2] = 3; }
+static void bag_long(uint8_t *b, uint32_t n_ids)
+{
+    bw_put32(b + 24, 4 * n_ids + 16);
+    bw_put32(tensor_rec(b, 0) + 8, n_ids);
+    bw_put32(tensor_rec(b, 2) + 20, 4 * n_ids);
+}
+static void e_bag_ids_4096(uint8_t *b) { bag_long(b, EAI_MAX_BAG_IDS); }
+static void e_bag_ids_4097(uint8_t *b) { bag_long(b, EAI_MAX_BAG_IDS + 1u); }
+static void e_bag_overlap(uint8_t *b) { bw_put32(tensor_rec(b, 2) + 20, 28); }
+static void e_bag_n_inputs(uint8_t *b) { op_rec(b, 0)[2] = 3; }
+static void e_bag_no_table(uint8_t *b) { bw_put16(op_rec(b, 0) + 6, 0xFFFF); }
+static void bag_param(uint8_t *b, uint32_t k, int32_t v)
+{
+    bw_put32(op_rec(b, 0) + 20 + 4 * k, (uint32_t)v);
+}
+static void e_bag_ngrams0(uint8_t *b) { bag_param(b, 0, 0); }
+static void e_bag_ngrams1(uint8_t *b) { bag_param(b, 0, 1); }
+static void e_bag_ngrams3(uint8_t *b) { bag_param(b, 0, 3); }
+static void e_bag_offset(uint8_t *b) { bag_param(b, 1, 128); }
+static void e_bag_mult(uint8_t *b) { bag_param(b, 2, -1); }
+static void e_bag_shift(uint8_t *b) { bag_param(b, 3, 31); }
+static void e_bag_shift_low(uint8_t *b) { bag_param(b, 3, -32); }
+static void e_bag_act(uint8_t *b)
+{
+    bag_param(b, 4, 100);
+    bag_param(b, 5, 99);
+}
+static void e_bag_act_max(uint8_t *b) { bag_param(b, 5, 128); }
+static void e_bag_unused(uint8_t *b) { bag_param(b, 6, 1); }
+/* fc: an int32 activation where an int8 one belongs */
+static void e_fc_input_int32(uint8_t *b)
+{
+    tensor_rec(b, 0)[0] = EAI_INT32;
+    bw_put32(tensor_rec(b, 0) + 8, 1); /* [1,1] x 4 bytes: still inside its slot */
+}
+
+static void test_loader_embedding_bag(void)
+{
+    EXPECT_LOAD(build_embedding_bag, e_none, 0, EAI_OK, -1);
+    EXPECT_LOAD(build_embedding_bag, e_bag_ids_int8, 1, EAI_ERR_OP, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_table_arena, 1, EAI_ERR_OP, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_out_int32, 1, EAI_ERR_OP, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_ids_rank1, 1, EAI_ERR_SHAPE, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_ids_batch, 1, EAI_ERR_SHAPE, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_out_depth, 1, EAI_ERR_SHAPE, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_table_rank, 1, EAI_ERR_SHAPE, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_ids_4096, 1, EAI_OK, -1);
+    EXPECT_LOAD(build_embedding_bag, e_bag_ids_4097, 1, EAI_ERR_SHAPE, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_overlap, 1, EAI_ERR_ARENA, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_n_inputs, 1, EAI_ERR_OP, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_no_table, 1, EAI_ERR_OP, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_ngrams0, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_ngrams1, 1, EAI_OK, -1);
+    EXPECT_LOAD(build_embedding_bag, e_bag_ngrams3, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_offset, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_mult, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_shift, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_shift_low, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_act, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_act_max, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_embedding_bag, e_bag_unused, 1, EAI_ERR_PARAM, 0);
+    EXPECT_LOAD(build_fc, e_fc_input_int32, 1, EAI_ERR_OP, 0);
+}
+
+/* A table of 2^24 rows loads, one more row is refused (a 16 MiB blob, so from the heap). */
+static void test_loader_bag_rows(void)
+{
+    uint32_t extra;
+    for (extra = 0; extra <= 1; extra++) {
+        const uint32_t rows = EAI_MAX_BAG_ROWS + extra;
+        const size_t cap = (size_t)rows + 4096u;
+        uint32_t *words = calloc(cap / 4u + 1u, 4);
+        bw_model bm;
+        eai_model m;
+        uint16_t ids, table, o;
+        int32_t p[12] = {0};
+        size_t len;
+        CHECK(words != NULL);
+        if (!words)
+            return;
+        memset(&bm, 0, sizeof bm);
+        ids = bw_tensor_add(&bm, EAI_INT32, EAI_KIND_ARENA, 2, 1, 4, 1, 1, 0, NULL);
+        table = bw_const_i8(&bm, 2, rows, 1, 1, 1, NULL);
+        o = bw_act(&bm, 2, 1, 1, 1, 1, 16);
+        {
+            const uint16_t ins[2] = {ids, table};
+            p[0] = 1;
+            p[2] = 1 << 30;
+            p[4] = -128;
+            p[5] = 127;
+            bw_op_add(&bm, EAI_OP_EMBEDDING_BAG, 2, ins, o, p);
+        }
+        bm.io[0] = ids;
+        bm.io[1] = o;
+        bm.n_inputs = bm.n_outputs = 1;
+        bm.arena_bytes = 20;
+        len = bw_build(&bm, (uint8_t *)words, cap);
+        CHECK(len > 0);
+        CHECK_EQ(eai_load(&m, words, len), extra ? EAI_ERR_SHAPE : EAI_OK);
+        free(words);
+    }
+}
+
 static void test_invoke_args(void)
 {
     eai_model m;
@@ -883,8 +1120,12 @@ int main(int argc, char **argv)
     test_dw_maxpool();
     test_add_softmax();
     test_all_ops();
+    test_embedding_bag();
+    test_embedding_bag_rounding();
     test_loader_rejects();
     test_loader_shapes();
+    test_loader_embedding_bag();
+    test_loader_bag_rows();
     test_invoke_args();
     printf("test_runtime: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
