@@ -4,7 +4,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .cascade import Answer, BoardClassifier, Cascade, calibrate_threshold
 from .compiler import Compiled, compile_model
 from .errors import EdgeAIError, ModelFormatError, UnsupportedModelError
 
-__all__ = ["Compiled", "EdgeAIError", "ModelFormatError", "UnsupportedModelError", "__version__", "compile_model"]
+__all__ = [
+    "Answer",
+    "BoardClassifier",
+    "Cascade",
+    "Compiled",
+    "EdgeAIError",
+    "ModelFormatError",
+    "UnsupportedModelError",
+    "__version__",
+    "calibrate_threshold",
+    "compile_model",
+]

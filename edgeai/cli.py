@@ -209,13 +209,37 @@ def cmd_upload(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .blob import read_blob
+    from .blob import INT32, read_blob
     from .verify import load_samples
 
     data = _read_blob_file(args.model)
     blob = read_blob(data)
     if len(blob.inputs) != 1:
         raise EdgeAIError(f"{args.model}: edgeai run takes single-input models; this one has {len(blob.inputs)}")
+    text_model = blob.tensors[blob.inputs[0]].dtype == INT32
+    texts = list(args.text or [])
+    if args.texts:
+        from .distill import read_text_data
+
+        texts += read_text_data(args.texts)[0]
+    if text_model and not texts:
+        raise EdgeAIError(f"{args.model} reads text: give --text TEXT or --texts FILE")
+    if not text_model and not args.input:
+        raise EdgeAIError("give --input FILE (int8 .bin or .npy)")
+    if args.fallback:
+        items = texts if text_model else list(load_samples(args.input, blob.tensors[blob.inputs[0]]))
+        return _run_cascade(args, data, items)
+    if text_model:
+        from .cascade import BoardClassifier
+
+        with _open_device(args) as dev:
+            out_t = blob.tensors[blob.outputs[0]]
+            labels = _labels_for(args) or [str(i) for i in range(int(np.prod(out_t.shape)))]
+            clf = BoardClassifier(dev, data, labels)
+            for text in texts:
+                p = clf.predict_one(text)
+                print(f"{labels[int(p.argmax())]}\t{float(p.max()):.4f}\t{text[:60]}")
+        return 0
     samples = load_samples(args.input, blob.tensors[blob.inputs[0]])
     with _open_device(args) as dev:
         if not dev.has_model(data):
@@ -235,6 +259,122 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         for y in result:
             print(" ".join(str(int(v)) for v in y.reshape(-1)))
+    return 0
+
+
+def _labels_for(args: argparse.Namespace) -> list[str] | None:
+    """--labels a,b,c, else the labels edgeai distill wrote beside the model."""
+    if getattr(args, "labels", None):
+        return [x.strip() for x in args.labels.split(",") if x.strip()]
+    from .distill import read_student_info
+
+    info = read_student_info(args.model)
+    return list(info["labels"]) if "labels" in info else None
+
+
+def _cascade(args: argparse.Namespace, data: bytes, dev: Any) -> Any:
+    """The cascade of a model on a board and its laptop fallback (from --fallback or the model's
+    edgeai distill file), or the laptop alone when the model does not fit the board."""
+    from .blob import read_blob
+    from .cascade import BoardClassifier, Cascade
+    from .distill import read_student_info
+    from .teachers import load_teacher
+
+    info = read_student_info(args.model)
+    labels = _labels_for(args)
+    spec = args.fallback if args.fallback not in (None, "auto") else info.get("teacher")
+    if not spec:
+        raise EdgeAIError("say which laptop model answers when the board is unsure: --fallback model.onnx, "
+                          "minilm:head.npz or http://127.0.0.1:PORT/v1#model")  # fmt: skip
+    teacher = load_teacher(spec, labels, allow_remote=args.allow_remote)
+    labels = labels or list(teacher.labels)
+    threshold = args.threshold if args.threshold is not None else float(info.get("threshold", 0.9))
+    blob = read_blob(data)
+    board = None
+    if dev is not None:
+        misfit = []
+        if dev.info.slot_bytes < len(data):
+            misfit.append(f"the blob is {len(data) - dev.info.slot_bytes:,} bytes too big for a slot")
+        if dev.info.arena_bytes < blob.arena_bytes:
+            misfit.append(f"the arena needs {blob.arena_bytes - dev.info.arena_bytes:,} bytes more than the board has")
+        if misfit:
+            print(f"edgeai: the model does not fit {dev.info.board} ({'; '.join(misfit)}): the laptop answers all",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            board = BoardClassifier(dev, data, labels)
+    return Cascade(board, teacher, threshold)
+
+
+def _run_cascade(args: argparse.Namespace, data: bytes, items: list[Any]) -> int:
+    with _open_device(args) as dev:
+        cascade = _cascade(args, data, dev)
+        answers = cascade.classify_many(items, progress=_progress("classifying"))
+    for k, a in enumerate(answers):
+        shown = items[k][:60] if isinstance(items[k], str) else f"#{k}"
+        said = a.side == "laptop" and a.board_label
+        board = f" (board said {a.board_label} {a.board_confidence:.3f})" if said else ""
+        print(f"{a.label}\t{a.confidence:.4f}\t{a.side}{board}\t{shown}")
+    on_board = sum(a.side == "board" for a in answers)
+    print(f"{len(answers)} answers, {on_board} on the board ({100 * on_board / max(len(answers), 1):.1f} %), "
+          f"threshold {cascade.threshold:.4f}")  # fmt: skip
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from .distill import DistillConfig, run_distill
+
+    describe = {}
+    for d in args.describe or []:
+        label, sep, text = d.partition("=")
+        if not sep or not label.strip() or not text.strip():
+            raise EdgeAIError(f"--describe takes LABEL=DESCRIPTION, not {d!r}")
+        describe[label.strip()] = text.strip()
+    cfg = DistillConfig(family=args.family, hidden=args.hidden, buckets=args.buckets, embed_dim=args.embed_dim,
+                        lr=args.lr,
+                        temperature=args.temperature, alpha=args.alpha, epochs=args.epochs, seed=args.seed)  # fmt: skip
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bars.setdefault(stage, _progress(stage))(done, total)
+
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    r = run_distill(args.data, args.teacher, args.output, cfg, labels, args.targets, describe or None, args.board,
+                    args.target_accuracy, args.target_board_share, args.allow_remote,
+                    log=lambda m: print(m, file=sys.stderr), progress=progress)  # fmt: skip
+    print(f"{r.blob_path}: int8 student, blob {r.blob_bytes:,} bytes, arena {r.arena_bytes:,} bytes; "
+          f"labels {', '.join(r.labels)}; teacher {r.teacher}")  # fmt: skip
+    print(f"trained on {r.train}, checked on {r.validation} held out:")
+    if r.teacher_accuracy is not None and r.student_accuracy is not None:
+        print(f"  accuracy: teacher {100 * r.teacher_accuracy:.2f} %, int8 student {100 * r.student_accuracy:.2f} %")
+    print(f"  int8 student agrees with the teacher on {100 * r.agreement:.2f} %")
+    what = "accuracy" if r.teacher_accuracy is not None else "agreement"
+    print(f"  cascade threshold {r.threshold:.4f}: {100 * r.board_share:.1f} % on the board, "
+          f"{what} {100 * r.cascade_accuracy:.2f} %")  # fmt: skip
+    print(f"written: {r.blob_path}, {r.info_path} (labels, teacher, threshold for edgeai run --fallback and triage)")
+    return 0
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from .mail import write_results
+    from .triage import triage
+
+    data = _read_blob_file(args.model)
+    with _open_device(args) as dev:
+        cascade = _cascade(args, data, dev)
+        r = triage(args.mailbox, cascade, progress=_progress("triage"))
+    print(f"{'category':<14} {'mails':>7} {'on the board':>13} {'mean confidence':>16}")
+    for c in r.categories:
+        print(f"{c.label:<14} {c.count:>7} {100 * c.board_share:>12.1f}% {c.mean_confidence:>16.3f}")
+    if r.unreadable:
+        reasons = Counter(row["error"].split(":")[0] for row in r.rows if row["error"])
+        print(f"{'unreadable':<14} {r.unreadable:>7}   ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
+    print(f"{r.mails} mails ({r.with_problems} with problems noted, {r.unreadable} unreadable), "
+          f"{100 * r.board_share:.1f} % answered on the board; {r.mails_per_minute:,.0f} mails per minute")  # fmt: skip
+    if args.output:
+        write_results(args.output, r.rows)
+        print(f"results: {args.output}")
     return 0
 
 
@@ -526,8 +666,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run an .eai model on a board (uploading it first if the board holds another)")
     p.add_argument("model", help=".eai file")
-    p.add_argument("--input", required=True, help="int8 inputs: raw .bin or .npy, one sample or several")
+    p.add_argument("--input", help="int8 inputs: raw .bin or .npy, one sample or several")
+    p.add_argument("--text", action="append", help="a text for a text model (repeatable)")
+    p.add_argument("--texts", help="a file of texts for a text model, one per line (or label<TAB>text)")
     p.add_argument("-o", "--output", help="write the outputs (.npy, or raw int8 otherwise)")
+    p.add_argument("--fallback", nargs="?", const="auto", metavar="TEACHER",
+                   help="answer on the laptop when the board is unsure: model.onnx, minilm:head.npz or "
+                        "http://127.0.0.1:PORT/v1#model (default: the teacher edgeai distill recorded)")  # fmt: skip
+    p.add_argument("--threshold", type=float, help="the board's confidence below which the laptop answers")
+    p.add_argument("--labels", help="class names, comma-separated (default: from MODEL.json)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a laptop model endpoint not on this machine")
     _device_args(p)
     p.set_defaults(func=cmd_run)
 
@@ -580,6 +728,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per vector and board)")
     p.add_argument("--report", metavar="DIR", help="write an HTML report with plots into DIR")
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("distill", help="train a small student from a teacher's soft outputs, int8 for a board")
+    p.add_argument("data", help="texts (.tsv label<TAB>text, or .txt one per line) or inputs (.npy)")
+    p.add_argument("--teacher", required=True,
+                   help="minilm (fit here from labelled data or --describe), minilm:head.npz, model.onnx, "
+                        "or http://127.0.0.1:PORT/v1#model")  # fmt: skip
+    p.add_argument("--family", choices=("text", "mlp", "cnn"), required=True, help="the student's kind")
+    p.add_argument("-o", "--output", required=True, help="OUT: writes OUT.eai, OUT.json and the float student")
+    p.add_argument("--labels", help="class names, comma-separated (the teacher's order)")
+    p.add_argument("--targets", help="hard labels for .npy inputs (.npy of class indices)")
+    p.add_argument("--describe", action="append", metavar="LABEL=TEXT", help="zero-shot: describe each category")
+    p.add_argument("--board", help="refuse a student that does not fit this board")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of the hard labels (0: the teacher only)")
+    p.add_argument("--lr", type=float, help="learning rate (default 3e-2 for text, 3e-3 otherwise)")
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--buckets", type=int, default=4096, help="text: hashed n-gram buckets")
+    p.add_argument("--embed-dim", type=int, default=32, help="text: embedding width")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accuracy", type=float, help="calibrate the cascade threshold for this accuracy")
+    p.add_argument("--target-board-share", type=float, help="... or for this share answered on the board")
+    p.add_argument("--allow-remote", action="store_true", help="allow a teacher endpoint not on this machine")
+    p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("triage", help="sort a mailbox locally: the board first, the laptop when it is unsure")
+    p.add_argument("mailbox", help="an mbox file, a Maildir, a folder of .eml files, or one .eml")
+    p.add_argument("--model", required=True, help="the board's text model (.eai from edgeai distill)")
+    p.add_argument("--fallback", default="auto", metavar="TEACHER", help="the laptop model (default: from MODEL.json)")
+    p.add_argument("--threshold", type=float, help="the board's confidence below which the laptop answers")
+    p.add_argument("--labels", help="class names, comma-separated (default: from MODEL.json)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a laptop model endpoint not on this machine")
+    p.add_argument("-o", "--output", help="write one row per mail: .csv, .json or .jsonl")
+    _device_args(p)
+    p.set_defaults(func=cmd_triage)
 
     p = sub.add_parser("repl", help="an interactive console on a board: load, run, layers, tensor, logs")
     _device_args(p)
