@@ -37,6 +37,7 @@ bench:
 	$(PYTHON) benchmarks/models.py
 	$(PYTHON) benchmarks/codesize.py
 	$(PYTHON) benchmarks/rv32.py
+	$(PYTHON) benchmarks/sms_cascade.py
 	$(PYTHON) benchmarks/quant_peer.py
 	$(PYTHON) benchmarks/link.py
 

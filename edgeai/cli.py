@@ -393,7 +393,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     def progress(label: str, done: int, total: int) -> None:
         bars.setdefault(label, _progress(label))(done, total)
 
-    r = run_demo(board=args.board or "sim", port=args.port, progress=progress)
+    r = run_demo(board=args.board or "sim", port=args.port, progress=progress, fallback=not args.no_fallback,
+                 threshold=args.threshold)  # fmt: skip
     print(f"model: digits_small (models/digits), int8 blob {r.blob_bytes:,} bytes, arena {r.arena_bytes:,} bytes")
     print(f"board: {r.board} ({'uploaded the model' if r.uploaded else 'already held the model'})")
     print(f"accuracy on {r.samples} held-out digits: float {100 * r.float_accuracy:.2f} %, "
@@ -404,6 +405,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"{'#':>3}  {'operator':<20} {'time':>12} {'share':>7}")
     for i, (op, c) in enumerate(r.layers):
         print(f"{i:>3}  {op:<20} {c:>12,} {100 * c / total:>6.1f}%")
+    if r.cascade_accuracy is not None and r.laptop_accuracy is not None and r.board_share is not None:
+        print(f"fallback: the larger model on the laptop alone {100 * r.laptop_accuracy:.2f} %; the cascade (board "
+              f"first, laptop below confidence {r.threshold}) {100 * r.cascade_accuracy:.2f} % with "
+              f"{100 * r.board_share:.1f} % answered on the board")  # fmt: skip
     return 0
 
 
@@ -649,6 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job end to end on the simulated board, with the example model")
     p.add_argument("--board", help="board (default: sim)")
     p.add_argument("--port", help="serial port of a real board")
+    p.add_argument("--threshold", type=float, default=0.9, help="the board's confidence below which the laptop answers")
+    p.add_argument("--no-fallback", action="store_true", help="the board alone, no laptop model")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sim", help="start the simulated board in the foreground and print its port")

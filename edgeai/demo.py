@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from .compiler import compile_onnx
 from .device import Device
@@ -32,12 +33,18 @@ class DemoResult:
     mean_cycles: float
     clock_hz: int
     layers: list[tuple[str, int]]  # (operator, cycles)
+    laptop_accuracy: float | None = None  # the larger example model, on the laptop
+    cascade_accuracy: float | None = None  # board first, laptop below the threshold
+    board_share: float | None = None
+    threshold: float | None = None
 
 
 def run_demo(
     board: str = "sim",
     port: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    fallback: bool = True,
+    threshold: float = 0.9,
 ) -> DemoResult:
     model, calib = DIGITS / "digits_small.onnx", DIGITS / "calib.npy"
     if not model.exists():
@@ -69,6 +76,10 @@ def run_demo(
         layer_cycles = dev.time_layers()
         clock = dev.board.clock_hz if dev.board else 0
         name = dev.info.board
+        extra: dict[str, float] = {}
+        if fallback:
+            extra = _fallback(dev, compiled.data, [quantize_input(x, t_in) for (x,) in samples], labels, threshold,
+                              step("cascade"))  # fmt: skip
     return DemoResult(
         board=name,
         samples=len(samples),
@@ -80,4 +91,26 @@ def run_demo(
         mean_cycles=float(np.mean(cycles)),
         clock_hz=clock,
         layers=[(op.opname, c) for op, c in zip(blob.ops, layer_cycles, strict=True)],
+        **extra,  # type: ignore[arg-type]
     )
+
+
+def _fallback(dev: Device, data: bytes, board_inputs: list[npt.NDArray[np.int8]], labels: npt.NDArray[np.int64],
+              threshold: float, progress: Callable[[int, int], None] | None) -> dict[str, float]:  # fmt: skip
+    """The cascade: the small model on the board, the larger example model on the laptop for the
+    digits the board is less than ``threshold`` sure of."""
+    from .cascade import BoardClassifier, Cascade
+    from .teachers import OnnxTeacher
+
+    names = [str(i) for i in range(10)]
+    laptop_x = np.load(DIGITS / "test_x.npy")
+    teacher = OnnxTeacher(DIGITS / "digits_large.onnx", names)
+    cascade = Cascade(BoardClassifier(dev, data, names), teacher, threshold)
+    answers = cascade.classify_many(board_inputs, progress=progress, laptop_items=list(laptop_x))
+    truth = [str(int(t)) for t in labels]
+    return {
+        "laptop_accuracy": float((teacher.predict_proba(laptop_x).argmax(1) == labels).mean()),
+        "cascade_accuracy": float(np.mean([a.label == t for a, t in zip(answers, truth, strict=True)])),
+        "board_share": float(np.mean([a.side == "board" for a in answers])),
+        "threshold": threshold,
+    }

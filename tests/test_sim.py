@@ -156,6 +156,9 @@ def test_demo(tmp_path: Path) -> None:
     float_acc, board_acc = (float(v) for v in re.findall(r"([\d.]+) %", line))
     assert board_acc >= float_acc - 1.0 and board_acc > 98.0
     assert "uploaded the model" in proc.stdout and "FULLY_CONNECTED" in proc.stdout
+    fb = next(x for x in proc.stdout.splitlines() if x.startswith("fallback:"))
+    laptop_acc, cascade_acc, share = (float(v) for v in re.findall(r"([\d.]+) %", fb))
+    assert cascade_acc >= board_acc and laptop_acc > 99.0 and 80.0 < share < 100.0
     again = subprocess.run([sys.executable, "-m", "edgeai", "demo"], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "already held the model" in again.stdout
 
