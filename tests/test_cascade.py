@@ -138,3 +138,25 @@ def test_triage_generated_mailbox(tmp_path: Path, text_student: Path) -> None:
     truth = made["truth"]
     right = np.mean([by_key[k]["label"] == t for k, t in truth.items() if by_key[k]["label"]])
     assert right > 0.8  # generated mails, a student trained on SMS: a sanity floor, not a benchmark
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_distill_feature_and_image_students(tmp_path: Path, family: str) -> None:
+    """The MLP and CNN students learn from digits_large's soft outputs, compile to int8, and the
+    int8 model (what the board runs) keeps the float student's answers."""
+    from edgeai.distill import DistillConfig, compile_student, distill
+
+    x, y = np.load(DIGITS / "test_x.npy"), np.load(DIGITS / "test_y.npy")
+    teacher = OnnxTeacher(DIGITS / "digits_large.onnx", LABELS)
+    probs = teacher.predict_proba(x)
+    inputs = x.reshape(len(x), -1) if family == "mlp" else x
+    cfg = DistillConfig(family=family, epochs=60, hidden=64, lr=1e-2, seed=0)
+    student = distill(inputs[:400], probs[:400], LABELS, cfg, hard_labels=y[:400])
+    again = distill(inputs[:400], probs[:400], LABELS, cfg, hard_labels=y[:400])
+    assert student.onnx == again.onnx  # seeded: the same student twice
+    held = inputs[400:]
+    float_pred = student.predict_proba(held).argmax(1)
+    assert (float_pred == y[400:]).mean() > 0.85
+    compiled = compile_student(student, inputs[:200], tmp_path)
+    int8_pred = int8_probs(compiled.data, held, family).argmax(1)
+    assert (int8_pred == float_pred).mean() > 0.95
