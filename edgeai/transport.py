@@ -61,7 +61,34 @@ def open_port(url: str, baud: int) -> Any:
         raise EdgeAIError(f"{url}: cannot open the port ({text})") from None
 
 
-class Simulator:
+class _BoardProcess:
+    """An emulated board's process: stopping it cleanly, or killing it as a power cut would."""
+
+    proc: subprocess.Popen[str] | None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(SIM_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
+        self.proc = None
+
+    def kill(self) -> None:
+        """Kill -9, as a power cut would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.stop()
+
+
+class Simulator(_BoardProcess):
     """The posix simulated board as a child process; ``port`` is its pseudo-terminal."""
 
     def __init__(self, board: Board, flash: Path | None = None) -> None:
@@ -96,29 +123,9 @@ class Simulator:
         self.port = line.split("port ", 1)[1].strip()
         return self.port
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(SIM_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None:
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    stream.close()
-        self.proc = None
-
-    def kill(self) -> None:
-        """Kill -9, as a power cut would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.stop()
 
 
-class Qemu:
+class Qemu(_BoardProcess):
     """The qemu-rv32 board: QEMU boots the RV32 firmware in place from the board's flash file
     (the app at offset 0, refreshed from the current build before each start, the model slots
     kept); ``port`` is a ``socket://`` URL to its UART."""
@@ -189,24 +196,6 @@ class Qemu:
         why = f"QEMU exited with status {code}" if code is not None else "no boot line in 10 s"
         raise EdgeAIError(f"the {self.board.name} firmware did not boot ({why}); run `make -C firmware qemu`")
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(SIM_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
-        self.proc = None
-
-    def kill(self) -> None:
-        """Kill -9, as a power cut would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.stop()
 
 
 Emulator = Simulator | Qemu
