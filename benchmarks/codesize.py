@@ -4,7 +4,7 @@
 
 Builds the firmware with `make -C firmware qemu`, prints `size` on the ELF, then splits every
 input section the linker kept (from the link map) by the source folder it came from:
-core = runtime/ + link/ + app/, kernels = kernels/, port = ports/qemu-rv32/, libc = picolibc
+core = runtime/ + link/ + app/ + text/, kernels = kernels/, port = ports/qemu-rv32/, libc = picolibc
 and libgcc. Flash = text + rodata + data (the load image); RAM = data + bss (the activation
 arena is most of bss: EAI_APP_ARENA_BYTES).
 """
@@ -34,7 +34,7 @@ _LINE = re.compile(r"^ (\.[\w.$]+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)$")
 def group_of(path: str) -> str | None:
     if "/obj/kernels/" in path:
         return "kernels"
-    if any(f"/obj/{d}/" in path for d in ("runtime", "link", "app")):
+    if any(f"/obj/{d}/" in path for d in ("runtime", "link", "app", "text")):
         return "core"
     if "/obj/ports/" in path:
         return "port"
