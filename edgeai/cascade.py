@@ -196,3 +196,30 @@ def calibrate_threshold(board_probs: F32, teacher_probs: F32, truth: npt.NDArray
     ok = [r for r in rows if r[2] >= target_board_share]
     best = max(ok, key=lambda r: r[0]) if ok else min(rows, key=lambda r: r[0])
     return ThresholdChoice(best[0], best[1], best[2], bool(ok))
+
+
+def board_and_laptop_inputs(path: str | Any, t: Any) -> tuple[list[npt.NDArray[np.int8]], list[F32]]:
+    """From a float .npy of samples: the board's int8 inputs (quantized with the input tensor's
+    scale and zero point, NCHW images turned to the blob's NHWC) and the laptop model's float
+    inputs as they are."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        raw = np.load(p, allow_pickle=False) if p.suffix == ".npy" else None
+    except (OSError, ValueError) as e:
+        raise EdgeAIError(f"{p}: not a readable .npy file ({e})") from None
+    if raw is None or raw.dtype.kind != "f":
+        raise EdgeAIError(f"{p}: the laptop model needs the float inputs: give --input as a float .npy")
+    shape = tuple(t.shape)
+    x = raw.astype(np.float32)
+    if x.ndim == len(shape) - 1 or x.shape == shape:
+        x = x.reshape((1, *x.shape[-(len(shape) - 1) :]))
+    nhwc = x
+    if x.ndim == 4 and len(shape) == 4 and x.shape[1:] == (shape[3], shape[1], shape[2]) and shape[3] != shape[2]:
+        nhwc = x.transpose(0, 2, 3, 1)
+    if int(np.prod(nhwc.shape[1:])) != int(np.prod(shape[1:])):
+        raise EdgeAIError(f"{p}: samples of shape {list(x.shape[1:])}, the model's input is {list(shape)}")
+    q = np.sign(nhwc / t.scale) * np.floor(np.abs(nhwc / t.scale) + 0.5) + t.zero_point
+    board = [s.reshape(shape) for s in np.clip(q, -128, 127).astype(np.int8)]
+    return board, [s for s in x]

@@ -227,8 +227,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not text_model and not args.input:
         raise EdgeAIError("give --input FILE (int8 .bin or .npy)")
     if args.fallback:
-        items = texts if text_model else list(load_samples(args.input, blob.tensors[blob.inputs[0]]))
-        return _run_cascade(args, data, items)
+        if text_model:
+            return _run_cascade(args, data, texts)
+        from .cascade import board_and_laptop_inputs
+
+        board_items, laptop_items = board_and_laptop_inputs(args.input, blob.tensors[blob.inputs[0]])
+        return _run_cascade(args, data, board_items, laptop_items)
     if text_model:
         from .cascade import BoardClassifier
 
@@ -305,10 +309,10 @@ def _cascade(args: argparse.Namespace, data: bytes, dev: Any) -> Any:
     return Cascade(board, teacher, threshold)
 
 
-def _run_cascade(args: argparse.Namespace, data: bytes, items: list[Any]) -> int:
+def _run_cascade(args: argparse.Namespace, data: bytes, items: list[Any], laptop_items: list[Any] | None = None) -> int:
     with _open_device(args) as dev:
         cascade = _cascade(args, data, dev)
-        answers = cascade.classify_many(items, progress=_progress("classifying"))
+        answers = cascade.classify_many(items, progress=_progress("classifying"), laptop_items=laptop_items)
     for k, a in enumerate(answers):
         shown = items[k][:60] if isinstance(items[k], str) else f"#{k}"
         said = a.side == "laptop" and a.board_label

@@ -160,3 +160,22 @@ def test_distill_feature_and_image_students(tmp_path: Path, family: str) -> None
     compiled = compile_student(student, inputs[:200], tmp_path)
     int8_pred = int8_probs(compiled.data, held, family).argmax(1)
     assert (int8_pred == float_pred).mean() > 0.95
+
+
+def test_run_with_fallback_on_image_inputs(tmp_path: Path, digits: tuple[bytes, np.ndarray, np.ndarray]) -> None:
+    """`edgeai run --fallback model.onnx` on float NCHW samples: the board gets them quantized
+    to its NHWC int8 input, the laptop model the floats as they are."""
+    data, _, y = digits
+    model = tmp_path / "ds.eai"
+    model.write_bytes(data)
+    labels = ",".join(LABELS)
+    proc = _cli("run", str(model), "--board", "sim", "--input", str(DIGITS / "test_x.npy"), "--fallback",
+                str(DIGITS / "digits_large.onnx"), "--labels", labels, "--threshold", "0.9",
+                env={"EDGEAI_SIM_FLASH": str(tmp_path / "flash.bin")})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()[: len(y)]]
+    assert np.mean([int(r[0]) == t for r, t in zip(rows, y, strict=True)]) > 0.99
+    assert {r[2].split()[0] for r in rows} == {"board", "laptop"}
+    proc = _cli("run", str(model), "--board", "sim", "--input", str(DIGITS / "test_x.npy"), "--fallback",
+                str(DIGITS / "digits_large.onnx"), env={"EDGEAI_SIM_FLASH": str(tmp_path / "flash.bin")})  # fmt: skip
+    assert proc.returncode == 0 and "%" in proc.stdout.splitlines()[-1], proc.stderr  # labels from the teacher
