@@ -156,9 +156,23 @@ class Qemu(_BoardProcess):
 
     def start(self) -> str:
         self.prepare()
-        with socket.socket() as s:  # a free loopback port (QEMU refuses a taken one; we retry)
-            s.bind(("127.0.0.1", 0))
-            tcp_port = s.getsockname()[1]
+        reason = ""
+        for _attempt in range(3):  # the free port we pick may be taken before QEMU binds it: pick again
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                tcp_port = s.getsockname()[1]
+            reason = self._launch(tcp_port)
+            if not reason:
+                self.port = f"socket://127.0.0.1:{tcp_port}"
+                return self.port
+            if "in use" not in reason.lower() or "lock" in reason.lower():
+                break
+        if "lock" in reason:
+            reason = f"its flash file {self.flash} is in use by another QEMU; stop that one (or set EDGEAI_QEMU_FLASH)"
+        raise EdgeAIError(f"the {self.board.name} board did not start: {reason}")
+
+    def _launch(self, tcp_port: int) -> str:
+        """Start QEMU; "" once it listens on its UART socket, else why it did not."""
         self.proc = subprocess.Popen(
             self.command(tcp_port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, start_new_session=True,
@@ -172,15 +186,11 @@ class Qemu(_BoardProcess):
             if line:
                 seen.append(line.strip())
                 if "waiting for connection" in line:
-                    self.port = f"socket://127.0.0.1:{tcp_port}"
-                    return self.port
+                    return ""
             elif self.proc.poll() is not None:
                 break
         self.stop()
-        reason = next((x for x in reversed(seen) if x), "it did not listen on its UART socket")
-        if "lock" in reason:
-            reason = f"its flash file {self.flash} is in use by another QEMU; stop that one (or set EDGEAI_QEMU_FLASH)"
-        raise EdgeAIError(f"the {self.board.name} board did not start: {reason}")
+        return next((x for x in reversed(seen) if x), "it did not listen on its UART socket")
 
     def ready(self, serial_port: Any) -> None:
         """Wait for the firmware's boot line: it enables the UART's FIFO (dropping whatever came
