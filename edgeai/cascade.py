@@ -22,6 +22,8 @@ import numpy.typing as npt
 
 from .blob import INT32, read_blob
 from .errors import EdgeAIError
+from .evaluate import quantize_input
+from .teachers import softmax
 
 F32 = npt.NDArray[np.float32]
 BOARD, LAPTOP = "board", "laptop"
@@ -40,11 +42,6 @@ class Answer:
     side: str  # "board" or "laptop"
     board_label: str | None  # what the board said (None when it did not answer)
     board_confidence: float | None
-
-
-def _softmax(z: F32) -> F32:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 class BoardClassifier:
@@ -78,13 +75,13 @@ class BoardClassifier:
             t = blob.tensors[idx]
             x = np.asarray(item)
             if x.dtype != np.int8:
-                x = np.clip(np.round(x.astype(np.float64) / t.scale) + t.zero_point, -128, 127).astype(np.int8)
+                x = quantize_input(x, t)
             dev.write_tensor(idx, np.ascontiguousarray(x).tobytes())
         self.cycles += dev.invoke(0, len(blob.ops))
         out = blob.tensors[blob.outputs[0]]
         q = np.frombuffer(dev.read_tensor(blob.outputs[0], out.nbytes), dtype=np.int8).astype(np.float32)
         y = (q - out.zero_point) * out.scale
-        return y if self.is_softmax else _softmax(y)
+        return y if self.is_softmax else softmax(y)
 
     def predict_proba(self, inputs: Sequence[Any]) -> F32:
         return np.stack([self.predict_one(x) for x in inputs]).astype(np.float32)
@@ -220,6 +217,5 @@ def board_and_laptop_inputs(path: str | Any, t: Any) -> tuple[list[npt.NDArray[n
         nhwc = x.transpose(0, 2, 3, 1)
     if int(np.prod(nhwc.shape[1:])) != int(np.prod(shape[1:])):
         raise EdgeAIError(f"{p}: samples of shape {list(x.shape[1:])}, the model's input is {list(shape)}")
-    q = np.sign(nhwc / t.scale) * np.floor(np.abs(nhwc / t.scale) + 0.5) + t.zero_point
-    board = [s.reshape(shape) for s in np.clip(q, -128, 127).astype(np.int8)]
+    board = [s.reshape(shape) for s in quantize_input(nhwc, t)]
     return board, [s for s in x]

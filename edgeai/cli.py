@@ -279,7 +279,6 @@ def _labels_for(args: argparse.Namespace) -> list[str] | None:
 def _cascade(args: argparse.Namespace, data: bytes, dev: Any) -> Any:
     """The cascade of a model on a board and its laptop fallback (from --fallback or the model's
     edgeai distill file), or the laptop alone when the model does not fit the board."""
-    from .blob import read_blob
     from .cascade import BoardClassifier, Cascade
     from .distill import read_student_info
     from .teachers import load_teacher
@@ -293,14 +292,9 @@ def _cascade(args: argparse.Namespace, data: bytes, dev: Any) -> Any:
     teacher = load_teacher(spec, labels, allow_remote=args.allow_remote)
     labels = labels or list(teacher.labels)
     threshold = args.threshold if args.threshold is not None else float(info.get("threshold", 0.9))
-    blob = read_blob(data)
     board = None
     if dev is not None:
-        misfit = []
-        if dev.info.slot_bytes < len(data):
-            misfit.append(f"the blob is {len(data) - dev.info.slot_bytes:,} bytes too big for a slot")
-        if dev.info.arena_bytes < blob.arena_bytes:
-            misfit.append(f"the arena needs {blob.arena_bytes - dev.info.arena_bytes:,} bytes more than the board has")
+        misfit = dev.misfits(data)
         if misfit:
             print(f"edgeai: the model does not fit {dev.info.board} ({'; '.join(misfit)}): the laptop answers all",
                   file=sys.stderr)  # fmt: skip

@@ -152,20 +152,28 @@ class Device:
         """Whether the board's active model is ``blob``."""
         return self.info.model_bytes == len(blob) and self.info.model_crc == zlib.crc32(blob) & 0xFFFFFFFF
 
-    def upload(self, blob: bytes, progress: Callable[[int, int], None] | None = None) -> DeviceInfo:
-        """Write ``blob`` to the inactive slot and switch to it; the old model stays active until
-        the new one has been checked on the board."""
-        model = read_blob(blob)  # refuse a corrupt blob before touching the board
+    def misfits(self, blob: bytes) -> list[str]:
+        """Why this board cannot hold the model ([] if it can): its arena, then its slot."""
+        model = read_blob(blob)
+        out = []
         if model.arena_bytes > self.info.arena_bytes:
-            raise EdgeAIError(
+            out.append(
                 f"the model needs {model.arena_bytes:,} bytes of arena; this board has {self.info.arena_bytes:,} "
                 f"({model.arena_bytes - self.info.arena_bytes:,} bytes too many)"
             )
         if len(blob) > self.info.slot_bytes:
-            raise EdgeAIError(
+            out.append(
                 f"the model is {len(blob):,} bytes; a slot on this board holds {self.info.slot_bytes:,} "
                 f"({len(blob) - self.info.slot_bytes:,} bytes too many)"
             )
+        return out
+
+    def upload(self, blob: bytes, progress: Callable[[int, int], None] | None = None) -> DeviceInfo:
+        """Write ``blob`` to the inactive slot and switch to it; the old model stays active until
+        the new one has been checked on the board."""
+        misfit = self.misfits(blob)  # refuses a corrupt blob before touching the board
+        if misfit:
+            raise EdgeAIError(misfit[0])
         crc = zlib.crc32(blob) & 0xFFFFFFFF
         self.link.request(CMD_UPLOAD_BEGIN, struct.pack("<II", len(blob), crc), work=COMMIT_WORK)
         chunk = min(self.info.max_payload, MAX_PAYLOAD) - 4

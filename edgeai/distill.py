@@ -73,6 +73,7 @@ class Student:
         if self.family != "text":
             return np.asarray(inputs, dtype=np.float32)
         from .text import text_ids_batch
+        from .textmodel import mean_bags
 
         assert self.table is not None
         ids = text_ids_batch(list(inputs), self.config.buckets, self.config.ngrams, self.config.max_ids)
@@ -89,15 +90,6 @@ class Student:
             np.save(table_path, self.table)
             paths.append(table_path)
         return paths
-
-
-def mean_bags(table: F32, ids: npt.NDArray[np.int32]) -> F32:
-    """The float embedding bag: for each row of ids, the mean of the table rows of its valid ids."""
-    valid = (ids >= 0) & (ids < len(table))
-    safe = np.where(valid, ids, 0)
-    summed = (table[safe] * valid[..., None]).sum(axis=1)
-    n = valid.sum(axis=1, keepdims=True)
-    return (summed / np.maximum(n, 1)).astype(np.float32)
 
 
 def soften(probs: F32, temperature: float) -> F32:
@@ -382,7 +374,9 @@ def int8_probs(data: bytes, inputs: Any, family: str) -> F32:
         arr = np.asarray(inputs, dtype=np.float32)
         if arr.ndim == 4:  # NCHW images to the blob's NHWC
             arr = arr.transpose(0, 2, 3, 1)
-        q = np.clip(np.round(arr / t.scale) + t.zero_point, -128, 127).astype(np.int8)
+        from .evaluate import quantize_input
+
+        q = quantize_input(arr, t)
         xs = [[q[i : i + 1].reshape(t.shape)] for i in range(len(q))]
     rows = [(interp.run(x)[0].astype(np.float32).reshape(-1) - out_t.zero_point) * out_t.scale for x in xs]
     return np.asarray(rows, dtype=np.float32)

@@ -62,12 +62,9 @@ def mean_bags(table: npt.ArrayLike, ids: npt.ArrayLike) -> F32:
     -1 and any id outside the table as the EMBEDDING_BAG op does; zeros for a text without one."""
     t = np.asarray(table, dtype=np.float64)
     rows = np.atleast_2d(np.asarray(ids, dtype=np.int64))
-    out = np.zeros((len(rows), t.shape[1]), dtype=np.float64)
-    for k, r in enumerate(rows):
-        valid = r[(r >= 0) & (r < len(t))]
-        if len(valid):
-            out[k] = t[valid].mean(axis=0)
-    return out.astype(np.float32)
+    valid = (rows >= 0) & (rows < len(t))
+    summed = (t[np.where(valid, rows, 0)] * valid[..., None]).sum(axis=1)
+    return (summed / np.maximum(valid.sum(axis=1, keepdims=True), 1)).astype(np.float32)
 
 
 def _check_args(table: F32, ngrams: int, max_ids: int) -> None:
