@@ -2,7 +2,7 @@
 PYTHON ?= python3
 FUZZ_ITERATIONS ?= 200000
 
-.PHONY: all firmware firmware-rv32 firmware-test lint pytest test fuzz bench clean
+.PHONY: all firmware firmware-rv32 firmware-test esp-idf-check lint pytest test fuzz bench clean
 
 all: firmware
 
@@ -18,6 +18,12 @@ firmware-test: firmware-rv32
 	$(MAKE) -C firmware all test
 	$(MAKE) -C firmware SAN=1 all test
 
+# The ESP-IDF port (firmware/ports/esp-idf: the serial app, the runtime component, the example)
+# configured as ESP-IDF and PlatformIO configure it, compiled for RISC-V (ESP32-C3, C6) and
+# linked against a fake ESP-IDF: a missing source, include folder or symbol fails.
+esp-idf-check:
+	$(MAKE) -C firmware esp-idf-check
+
 lint:
 	$(PYTHON) -m ruff check edgeai tests benchmarks models
 	$(PYTHON) -m mypy
@@ -26,7 +32,7 @@ pytest: firmware
 	$(MAKE) -C firmware SAN=1 tools
 	$(PYTHON) -m pytest -q
 
-test: firmware-test lint pytest
+test: firmware-test esp-idf-check lint pytest
 
 # Long fuzzing of the blob loader (sanitized build) on the four MLPerf Tiny models.
 fuzz:

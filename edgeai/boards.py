@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,51 @@ BOARDS_DIR = ROOT / "boards"
 SECTOR_BYTES = 4096  # the firmware's flash sector (EAI_PORT_SECTOR_BYTES)
 TABLE_SECTORS = 2  # slot-table sectors, written alternately (docs/protocol.md)
 MODEL_PARTITIONS = ("eai_table", "model_a", "model_b")
+
+# The flash timing the host plans with for a board whose file states none (an unknown board, a
+# board file without the figures): the slowest common SPI NOR parts. Sector erase: ESP-IDF's
+# generic flash driver waits 600 ms for one (SPI_FLASH_GENERIC_SECTOR_ERASE_TIMEOUT_MS in
+# components/spi_flash/spi_flash_chip_generic.c: the GD25Q127's maximum at 125 °C plus 100 ms);
+# page program: 3 ms, the W25Q32JV's tPP maximum.
+DEFAULT_SECTOR_ERASE_MS = 600.0
+DEFAULT_PAGE_PROGRAM_MS = 3.0
+DEFAULT_PROGRAM_PAGE_BYTES = 256
+
+
+@dataclass(frozen=True)
+class FlashTiming:
+    """How long the board's flash may take (maximum figures): the host's upload timeouts scale
+    with the bytes erased and written using them, so a slow chip within its datasheet is never
+    taken for a silent one."""
+
+    sector_erase_s: float = DEFAULT_SECTOR_ERASE_MS / 1e3  # one SECTOR_BYTES sector
+    page_program_s: float = DEFAULT_PAGE_PROGRAM_MS / 1e3  # one page
+    page_bytes: int = DEFAULT_PROGRAM_PAGE_BYTES
+    erase_block_bytes: int = SECTOR_BYTES  # what the firmware's erase rounds up to
+
+    def erase_seconds(self, nbytes: int) -> float:
+        """The longest erase of ``nbytes`` (rounded up to whole erase blocks) may take."""
+        block = max(SECTOR_BYTES, self.erase_block_bytes)
+        sectors = math.ceil(nbytes / block) * (block // SECTOR_BYTES)
+        return sectors * self.sector_erase_s
+
+    def program_seconds(self, nbytes: int) -> float:
+        """The longest write of ``nbytes`` may take: one more page than it fills, for a write
+        that does not start on a page."""
+        if nbytes <= 0:
+            return 0.0
+        return (math.ceil(nbytes / self.page_bytes) + 1) * self.page_program_s
+
+
+@dataclass(frozen=True)
+class MapWindow:
+    """The flash the board can map as data (an ESP32's MMU pages): ``pages`` of ``page_bytes``,
+    of which ``app_pages`` are kept for the app. The rest holds the slot table's pages and the
+    active model's beside the model being uploaded."""
+
+    pages: int
+    page_bytes: int
+    app_pages: int
 
 
 @dataclass(frozen=True)
@@ -52,6 +98,8 @@ class Board:
     build: dict[str, Any]
     upload: dict[str, Any]
     emulator: dict[str, Any] = field(default_factory=dict)
+    flash_timing: FlashTiming = field(default_factory=FlashTiming)
+    map_window: MapWindow | None = None  # None: any model that fits a slot maps
 
     # -- the firmware's flash, as docs/protocol.md lays it out ---------------------------------------
     def partition(self, name: str) -> Partition:
@@ -80,6 +128,29 @@ class Board:
             return TABLE_SECTORS * SECTOR_BYTES + slot * self.slot_bytes
         return self.partition("model_b" if slot else "model_a").offset
 
+    def _pages(self, offset: int, nbytes: int) -> int:
+        """MMU pages that map [offset, offset + nbytes) of flash."""
+        assert self.map_window is not None
+        page = self.map_window.page_bytes
+        return 0 if nbytes <= 0 else (offset + nbytes - 1) // page - offset // page + 1
+
+    @property
+    def map_bytes(self) -> int | None:
+        """The largest model this board can map beside an active one (None: no limit): the
+        map window less the app's pages and the slot table's, halved between the two models,
+        less the part of a page before the worse-placed slot's start."""
+        w = self.map_window
+        if w is None:
+            return None
+        if self.partitions:
+            table = self.partition("eai_table")
+            table_pages = self._pages(table.offset, table.size)
+        else:
+            table_pages = self._pages(0, TABLE_SECTORS * SECTOR_BYTES)
+        per_model = (w.pages - w.app_pages - table_pages) // 2
+        lead = max(self.slot_offset(k) % w.page_bytes for k in (0, 1))
+        return max(0, per_model * w.page_bytes - lead)
+
     @property
     def emulated(self) -> bool:
         return self.port in ("posix", "qemu-rv32")
@@ -92,6 +163,15 @@ class Board:
             out.append(
                 f"the blob is {blob_bytes:,} bytes, a model slot on {self.name} holds {self.slot_bytes:,} "
                 f"({blob_bytes - self.slot_bytes:,} bytes too many)"
+            )
+        limit = self.map_bytes
+        if limit is not None and blob_bytes > limit:
+            assert self.map_window is not None
+            w = self.map_window
+            out.append(
+                f"{self.name} maps at most {limit:,} bytes of a model beside the active one ({w.pages} pages of "
+                f"{w.page_bytes // 1024} KiB, {w.app_pages} kept for the app) "
+                f"({blob_bytes - limit:,} bytes too many)"
             )
         if arena_bytes > self.arena_bytes:
             out.append(
@@ -156,6 +236,29 @@ def _size(text: str) -> int:
     return int(t, 0)
 
 
+def _timing(flash: dict[str, Any]) -> FlashTiming:
+    return FlashTiming(
+        sector_erase_s=float(flash.get("sector_erase_max_ms", DEFAULT_SECTOR_ERASE_MS)) / 1e3,
+        page_program_s=float(flash.get("page_program_max_ms", DEFAULT_PAGE_PROGRAM_MS)) / 1e3,
+        page_bytes=_int(flash.get("program_page_bytes", DEFAULT_PROGRAM_PAGE_BYTES)),
+        erase_block_bytes=_int(flash.get("erase_bytes", SECTOR_BYTES)),
+    )
+
+
+def _map_window(data: dict[str, Any] | None) -> MapWindow | None:
+    if data is None:
+        return None
+    w = MapWindow(_int(data["pages"]), _int(data["page_bytes"]), _int(data["app_pages"]))
+    if w.pages <= 0 or w.page_bytes <= 0 or w.page_bytes % SECTOR_BYTES or not 0 <= w.app_pages < w.pages:
+        raise ValueError("[map] needs pages > app_pages >= 0 and page_bytes a multiple of 4096")
+    return w
+
+
+def known_board(name: str) -> Board | None:
+    """The board file named ``name`` (as a board's HELLO names itself), or None if there is none."""
+    return load_board(name) if name in board_names() else None
+
+
 def load_board(name: str) -> Board:
     path = BOARDS_DIR / f"{name}.toml"
     if not path.is_file():
@@ -188,6 +291,8 @@ def load_board(name: str) -> Board:
             build=dict(data.get("build", {})),
             upload=dict(data.get("upload", {})),
             emulator=dict(data.get("emulator", {})),
+            flash_timing=_timing(flash),
+            map_window=_map_window(data.get("map")),
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, OSError) as e:
         raise EdgeAIError(f"{path}: not a valid board file ({e})") from None

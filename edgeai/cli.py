@@ -189,6 +189,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         i = dev.info
         print(f"board: {i.board}, firmware {i.firmware}, protocol {i.protocol}")
         print(f"slot: {i.slot_bytes:,} bytes, arena: {i.arena_bytes:,} bytes, frame payload: {i.max_payload}")
+        rx = "unlimited" if i.rx_buffer_bytes is None else f"{i.rx_buffer_bytes:,} bytes"
+        mapped = "any model that fits a slot" if i.map_bytes is None else f"{i.map_bytes:,} bytes"
+        print(f"receive buffer: {rx} (upload chunks of {dev.upload_chunk_bytes():,} bytes), "
+              f"map limit: {mapped}")  # fmt: skip
         if i.active_slot is None:
             print("model: none")
         else:
@@ -454,6 +458,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     out = build_firmware(board, on_line=on_line, force=True)
     if sys.stderr.isatty() and not args.verbose:
         sys.stderr.write("\n")
+    if board.port == "esp-idf":
+        from .esp import find_firmware
+
+        fw = find_firmware(board, out)
+        print(f"{board.name}: firmware in {out}")
+        for what, path in (("bootloader", fw.bootloader), ("partition table", fw.partitions), ("app", fw.app)):
+            if path is not None:
+                print(f"  {what:<16} {path.relative_to(out)} ({path.stat().st_size:,} bytes)")
+        print(f"flash it with: edgeai flash --board {board.name} --port PORT")
+        return 0
     print(f"{board.name}: {out}" + (f" ({out.stat().st_size:,} bytes)" if out.is_file() else ""))
     return 0
 
@@ -689,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_boards)
 
-    p = sub.add_parser("build", help="build a board's firmware (make; PlatformIO for ESP32 boards)")
+    p = sub.add_parser("build", help="build a board's firmware (make; idf.py or PlatformIO for ESP32 boards)")
     p.add_argument("--board", required=True, help="board name (edgeai boards)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the build's output")
     p.set_defaults(func=cmd_build)

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .blob import KIND_ARENA, Blob, np_dtype, read_blob
-from .boards import Board, load_board
+from .boards import Board, FlashTiming, known_board, load_board
 from .errors import EdgeAIError
 from .link import (
     CMD_HELLO,
@@ -30,11 +30,18 @@ from .link import (
     PROTOCOL_VERSION,
     DeviceError,
     Link,
+    wire_bytes,
 )
-from .transport import Emulator, emulator_for, open_port
+from .transport import Emulator, SimOptions, emulator_for, open_port
 
 I8 = npt.NDArray[np.int8]
-COMMIT_WORK = 2.0  # seconds a board may take to check and load an uploaded blob
+COMMIT_WORK = 2.0  # seconds a board may take to read back, check and load an uploaded blob (plus CHECK_RATE)
+CHECK_RATE = 1e6  # bytes per second a board reads back and checks (CRC) at the least
+RECORD_BYTES = 32  # one slot-table record: the commit's one write (docs/protocol.md)
+TABLE_SECTOR_BYTES = 4096  # a full table sector makes the commit erase the other one first
+UPLOAD_HEADER = 4  # UPLOAD_CHUNK: u32 offset, then the data
+TENSOR_HEADER = 6  # WRITE_TENSOR: u16 tensor, u32 offset, then the data
+TEXT_HEADER = 2  # WRITE_TEXT: u16 tensor, then the text
 INVOKE_WORK = 30.0  # default seconds an inference may take
 NO_COUNT = 0xFFFF_FFFF_FFFF_FFFF  # the instruction count of a board that cannot count
 
@@ -65,12 +72,19 @@ class DeviceInfo:
     model_arena_bytes: int
     firmware: str
     board: str
+    rx_buffer_bytes: int | None = None  # None: the link never drops (the board said 0xFFFFFFFF)
+    map_bytes: int | None = None  # None: any model that fits a slot maps
 
     @classmethod
     def parse(cls, payload: bytes) -> DeviceInfo:
         try:
-            proto, max_payload, slot, arena, active, size, crc, model_arena = struct.unpack_from("<HHIIBIII", payload)
-            pos = struct.calcsize("<HHIIBIII")
+            (proto,) = struct.unpack_from("<H", payload)
+            if proto != PROTOCOL_VERSION:  # another layout: only the version is read
+                return cls(proto, 0, 0, 0, None, 0, 0, 0, "", "")
+            head = "<HHIIBIIIII"
+            fields = struct.unpack_from(head, payload)
+            proto, max_payload, slot, arena, active, size, crc, model_arena, rx, mapped = fields
+            pos = struct.calcsize(head)
             strings = []
             for _ in range(2):
                 (n,) = struct.unpack_from("<H", payload, pos)
@@ -79,29 +93,39 @@ class DeviceInfo:
         except struct.error:
             raise EdgeAIError("the board's HELLO answer is malformed: is its firmware up to date?") from None
         return cls(proto, max_payload, slot, arena, None if active == 0xFF else active, size, crc, model_arena,
-                   strings[0], strings[1])  # fmt: skip
+                   strings[0], strings[1], None if rx == 0xFFFFFFFF else rx,
+                   None if mapped == 0xFFFFFFFF else mapped)  # fmt: skip
 
 
 class Device:
-    """A connected board. Open with ``Device.open(board="sim")`` or ``Device.open(port=...)``."""
+    """A connected board. Open with ``Device.open(board="sim")`` or ``Device.open(port=...)``.
 
-    def __init__(self, link: Link, closer: Callable[[], None] | None = None, board: Board | None = None) -> None:
+    The board file (given, or found from the name the board's HELLO says) supplies the flash
+    timing the upload's timeouts follow; a board without one gets conservative figures
+    (``edgeai.boards.FlashTiming()``). ``timing`` overrides both."""
+
+    def __init__(self, link: Link, closer: Callable[[], None] | None = None, board: Board | None = None,
+                 timing: FlashTiming | None = None) -> None:  # fmt: skip
         self.link = link
         self.board = board
         self._closer = closer
         self.info = self.hello()
+        if self.board is None:
+            self.board = known_board(self.info.board)
+        self.timing = timing or (self.board.flash_timing if self.board is not None else FlashTiming())
 
     @classmethod
     def open(cls, board: str | None = None, port: str | None = None, baud: int | None = None,
-             flash: Path | None = None) -> Device:  # fmt: skip
-        """Connect to a board: a port (device path or URL), or the simulated board."""
+             flash: Path | None = None, sim_options: SimOptions | None = None) -> Device:  # fmt: skip
+        """Connect to a board: a port (device path or URL), or an emulated board (``sim_options``
+        for the simulated board's; default: from EDGEAI_SIM_ARGS)."""
         b = load_board(board) if board else None
         rate = baud or (b.baud if b else 115200)
         sim: Emulator | None = None
         if port is None:
             if b is None:
                 raise EdgeAIError("give --port PORT (or --board sim for the simulated board)")
-            sim = emulator_for(b, flash)
+            sim = emulator_for(b, flash, sim_options)
             port = sim.start()
         try:
             serial_port = open_port(port, rate)
@@ -146,6 +170,7 @@ class Device:
         if frame.status != 0:
             raise DeviceError(CMD_HELLO, frame.status, frame.payload)
         self.info = info
+        self.link.window = info.rx_buffer_bytes
         return info
 
     def has_model(self, blob: bytes) -> bool:
@@ -153,7 +178,8 @@ class Device:
         return self.info.model_bytes == len(blob) and self.info.model_crc == zlib.crc32(blob) & 0xFFFFFFFF
 
     def misfits(self, blob: bytes) -> list[str]:
-        """Why this board cannot hold the model ([] if it can): its arena, then its slot."""
+        """Why this board cannot hold the model ([] if it can): its arena, its slot, then the
+        flash it can map beside the active model."""
         model = read_blob(blob)
         out = []
         if model.arena_bytes > self.info.arena_bytes:
@@ -166,6 +192,12 @@ class Device:
                 f"the model is {len(blob):,} bytes; a slot on this board holds {self.info.slot_bytes:,} "
                 f"({len(blob) - self.info.slot_bytes:,} bytes too many)"
             )
+        limit = self.info.map_bytes
+        if limit is not None and len(blob) > limit:
+            out.append(
+                f"the model is {len(blob):,} bytes; this board maps at most {limit:,} bytes of a model beside "
+                f"its active one ({len(blob) - limit:,} bytes too many)"
+            )
         return out
 
     def upload(self, blob: bytes, progress: Callable[[int, int], None] | None = None) -> DeviceInfo:
@@ -175,17 +207,40 @@ class Device:
         if misfit:
             raise EdgeAIError(misfit[0])
         crc = zlib.crc32(blob) & 0xFFFFFFFF
-        self.link.request(CMD_UPLOAD_BEGIN, struct.pack("<II", len(blob), crc), work=COMMIT_WORK)
-        chunk = min(self.info.max_payload, MAX_PAYLOAD) - 4
+        t = self.timing
+        self.link.request(CMD_UPLOAD_BEGIN, struct.pack("<II", len(blob), crc), work=t.erase_seconds(len(blob)))
+        chunk = self.upload_chunk_bytes()
         for off in range(0, len(blob), chunk):
-            self.link.request(CMD_UPLOAD_CHUNK, struct.pack("<I", off) + blob[off : off + chunk])
+            data = blob[off : off + chunk]
+            self.link.request(CMD_UPLOAD_CHUNK, struct.pack("<I", off) + data, work=t.program_seconds(len(data)))
             if progress is not None:
                 progress(min(off + chunk, len(blob)), len(blob))
-        self.link.request(CMD_UPLOAD_COMMIT, work=COMMIT_WORK + len(blob) / 1e6)
+        self.link.request(CMD_UPLOAD_COMMIT, work=self._commit_work(len(blob)))
         return self.hello()
 
+    def upload_chunk_bytes(self) -> int:
+        """Bytes of blob per UPLOAD_CHUNK: a frame, or less when the board's receive buffer must
+        hold the chunk and all its retries (Link.payload_for)."""
+        return self.link.payload_for(UPLOAD_HEADER, self.info.max_payload)
+
+    def upload_timeouts(self, nbytes: int) -> tuple[float, float, float]:
+        """Seconds the host waits for UPLOAD_BEGIN, for one full UPLOAD_CHUNK and for
+        UPLOAD_COMMIT of an ``nbytes`` upload, from this board's flash timing and link."""
+        t = self.timing
+        chunk = min(self.upload_chunk_bytes(), nbytes)
+        begin = self.link.timeout_for(wire_bytes(8) + 32, t.erase_seconds(nbytes))
+        one = self.link.timeout_for(wire_bytes(UPLOAD_HEADER + chunk) + 32, t.program_seconds(chunk))
+        commit = self.link.timeout_for(wire_bytes(0) + 32, self._commit_work(nbytes))
+        return begin, one, commit
+
+    def _commit_work(self, nbytes: int) -> float:
+        """UPLOAD_COMMIT reads the blob back and loads it, then writes a slot-table record, which
+        may first erase the other table sector."""
+        t = self.timing
+        return COMMIT_WORK + nbytes / CHECK_RATE + t.erase_seconds(TABLE_SECTOR_BYTES) + t.program_seconds(RECORD_BYTES)
+
     def write_tensor(self, index: int, data: bytes) -> None:
-        step = min(self.info.max_payload, MAX_PAYLOAD) - 6
+        step = self.link.payload_for(TENSOR_HEADER, self.info.max_payload)
         for off in range(0, len(data), step):
             self.link.request(CMD_WRITE_TENSOR, struct.pack("<HI", index, off) + data[off : off + step])
 
@@ -196,7 +251,16 @@ class Device:
         The text is encoded as ``edgeai.text.text_bytes`` does, so cut at 2048 bytes."""
         from .text import text_bytes
 
-        data = text_bytes(text)[: min(self.info.max_payload, MAX_PAYLOAD) - 2]
+        data = text_bytes(text)[: min(self.info.max_payload, MAX_PAYLOAD) - TEXT_HEADER]
+        window = self.link.window
+        if window is not None and wire_bytes(TEXT_HEADER + len(data)) > window:
+            fit = len(data)
+            while fit > 0 and wire_bytes(TEXT_HEADER + fit) > window:
+                fit -= 1
+            raise EdgeAIError(
+                f"the text is {len(data):,} bytes; this board keeps only {window:,} bytes from the host while busy, "
+                f"a text of at most {fit:,}: shorten it"
+            )
         try:
             frame = self.link.request(CMD_WRITE_TEXT, struct.pack("<H", tensor_index) + data, expect_bytes=2)
         except DeviceError as e:

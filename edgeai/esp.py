@@ -22,7 +22,8 @@ from typing import Any
 
 from esp_pylib.logger import EspLog, EspLogBase
 
-from .boards import ROOT, Board, Partition
+from .boards import Board, Partition
+from .build import EspImages, esp_builds, idf_images, pio_images
 from .errors import EdgeAIError
 from .flashimage import Progress, Region, model_regions
 
@@ -188,7 +189,8 @@ def same_layout(a: tuple[Partition, ...] | list[Partition], b: tuple[Partition, 
 # -- the firmware a build leaves --------------------------------------------------------------------
 @dataclass(frozen=True)
 class FirmwareFiles:
-    """An ESP-IDF build's outputs (PlatformIO's names: bootloader.bin, partitions.bin, firmware.bin)."""
+    """An ESP-IDF build's outputs: the bootloader, the partition table (optional) and the app
+    (idf.py's or PlatformIO's names: edgeai.build.EspImages)."""
 
     bootloader: Path
     partitions: Path | None
@@ -203,23 +205,44 @@ def _check_esp(board: Board) -> None:
 
 
 def default_firmware_dir(board: Board) -> Path:
+    """Where `edgeai build` leaves the board's images: the newest complete build of idf.py's
+    and PlatformIO's (idf.py's folder when neither has one)."""
     _check_esp(board)
-    return ROOT / str(board.build["project"]) / ".pio" / "build" / str(board.build["env"])
+    return _pick(board, esp_builds(board)).folder
+
+
+def _pick(board: Board, builds: list[EspImages]) -> EspImages:
+    """The newest complete build for the board's chip (a build whose chip is not known counts as
+    one for it: the image header check catches another chip), else the first."""
+    ok = [b for b in builds if b.complete and b.target in (None, board.chip)]
+    return max(ok, key=lambda b: b.app.stat().st_mtime) if ok else builds[0]
 
 
 def find_firmware(board: Board, firmware_dir: Path | None = None) -> FirmwareFiles:
     """The build's bootloader, partition table (optional) and app for ``board``: in
-    ``firmware_dir`` if given, else where ``edgeai build`` (PlatformIO) leaves them."""
-    d = Path(firmware_dir) if firmware_dir is not None else default_firmware_dir(board)
-    missing = [n for n in ("bootloader.bin", "firmware.bin") if not (d / n).is_file()]
-    if missing:
-        what = "no such directory" if not d.is_dir() else f"no {' or '.join(missing)}"
+    ``firmware_dir`` if given (idf.py's or PlatformIO's layout), else where ``edgeai build``
+    leaves them (idf.py: <project>/build/, PlatformIO: <project>/.pio/build/<env>/)."""
+    _check_esp(board)
+    if firmware_dir is not None:
+        d = Path(firmware_dir)
+        fw = _pick(board, [pio_images(d), idf_images(d)])
+        searched = str(d)
+    else:
+        builds = esp_builds(board)
+        fw = _pick(board, builds)
+        searched = " or ".join(str(b.folder) for b in builds)
+    if not fw.complete:
+        if not any(b.folder.is_dir() for b in ([fw] if firmware_dir is not None else esp_builds(board))):
+            what = "no such directory"
+        else:
+            missing = [p.name for p in (fw.bootloader, fw.app) if not p.is_file()]
+            what = f"no {' or '.join(missing)}"
         raise EdgeAIError(
-            f"{d}: {what}: run `edgeai build --board {board.name}` (needs PlatformIO: pip install platformio) "
-            "or pass --firmware DIR with bootloader.bin and firmware.bin"
+            f"{searched}: {what}: run `edgeai build --board {board.name}` (needs ESP-IDF or PlatformIO: "
+            "pip install platformio) or pass --firmware DIR with the bootloader and the app "
+            "(bootloader.bin and firmware.bin, or idf.py's build folder)"
         )
-    parts = d / "partitions.bin"
-    return FirmwareFiles(d / "bootloader.bin", parts if parts.is_file() else None, d / "firmware.bin")
+    return FirmwareFiles(fw.bootloader, fw.partitions if fw.partitions.is_file() else None, fw.app)
 
 
 # -- esptool ------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from .errors import EdgeAIError
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAX_PAYLOAD = 4096
 HEADER_BYTES = 6
 CRC_BYTES = 4
@@ -33,6 +33,7 @@ BASE_TIMEOUT = 0.5
 SLACK = 2.0
 RETRIES = 4
 READ_POLL = 0.02  # how long one transport read may block
+RETRY_PREFIX = b"\0"  # written before a retry: ends whatever partial frame the board holds
 
 CMD_HELLO = 0x01
 CMD_UPLOAD_BEGIN = 0x02
@@ -97,6 +98,10 @@ class NotEdgeAIError(LinkError):
 
 class PortGone(LinkError):
     """The port itself failed: unplugged, closed, or the simulator died."""
+
+
+class WindowError(LinkError):
+    """A request that cannot be sent within the board's receive buffer, even alone."""
 
 
 class DeviceError(EdgeAIError):
@@ -182,6 +187,13 @@ def encode_frame(frame: Frame) -> bytes:
     return cobs_encode(body) + b"\0"
 
 
+def wire_bytes(payload_bytes: int) -> int:
+    """The most bytes a frame with a payload of ``payload_bytes`` takes on the wire: COBS adds
+    one byte per 254 and one more, then the 0x00 delimiter."""
+    n = HEADER_BYTES + payload_bytes + CRC_BYTES
+    return n + n // 254 + 2
+
+
 def decode_frame(wire: bytes) -> Frame | None:
     """A frame from its COBS bytes (without the delimiter); None if it is not a valid frame."""
     body = cobs_decode(wire)
@@ -239,26 +251,53 @@ class FrameReader:
 @dataclass
 class LinkStats:
     requests: int = 0
-    retries: int = 0
+    retries: int = 0  # retries written
+    held: int = 0  # retries not written because the board's receive buffer had no room: waited instead
+    waits: int = 0  # requests that waited for earlier copies to drain before their first write
     bytes_sent: int = 0
     bytes_received: int = 0
+    max_in_flight: int = 0  # the most bytes of requests ever counted in flight
+
+
+@dataclass
+class _Copy:
+    """One written copy of a request, still counted in flight: until an answer to its seq
+    retires it, or, once its request has been answered (the board repeats the answer from
+    memory, without work), until ``expires``."""
+
+    seq: int
+    nbytes: int
+    expires: float = float("inf")
 
 
 class Link:
-    """Request/response over a transport, with retries on the same sequence number."""
+    """Request/response over a transport, with retries on the same sequence number.
+
+    Flow control (docs/protocol.md): with a ``window`` (the receive buffer HELLO announces) the
+    link never has more bytes of requests in flight than the window. A copy of a request (the
+    first write or a retry) is in flight from its write until an answer with its seq arrives
+    (each answer retires one copy: the board answers every copy it receives whole). Copies of
+    an answered request that were never answered (a retry that crossed the answer, or a copy
+    lost on the way) stay counted until the board, which answers repeats from memory, would
+    have answered them too. A write that would exceed the window waits: the first write of a
+    request until earlier copies drain; a retry until the next timeout, when it tries again."""
 
     def __init__(self, transport: Transport, baud: int = 115200, retries: int = RETRIES,
-                 on_log: Callable[[str], None] | None = None, base_timeout: float = BASE_TIMEOUT) -> None:  # fmt: skip
+                 on_log: Callable[[str], None] | None = None, base_timeout: float = BASE_TIMEOUT,
+                 window: int | None = None) -> None:  # fmt: skip
         self.transport = transport
         self.baud = baud
         self.retries = retries
         self.base_timeout = base_timeout
         self.on_log = on_log
+        self.window = window  # bytes the board keeps while busy; None: the link never drops
         self.logs: list[str] = []
         self.reader = FrameReader()
         self.stats = LinkStats()
         self.valid_frames = 0  # any valid frame ever received: the other side speaks edgeai
         self._seq = 0
+        self._copies: list[_Copy] = []
+        self._received = 0
 
     def _next_seq(self) -> int:
         self._seq = self._seq % 0xFFFF + 1
@@ -283,40 +322,116 @@ class Link:
         """Seconds to wait for an answer to a request of ``wire_bytes`` (both directions)."""
         return self.base_timeout + SLACK * wire_bytes * 10.0 / self.baud + work
 
+    # -- flow control ---------------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        """Bytes of requests written and not yet answered (or drained), retries included."""
+        return sum(c.nbytes for c in self._copies)
+
+    def _fits(self, nbytes: int) -> bool:
+        return self.window is None or self.in_flight + nbytes <= self.window
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        self._copies = [c for c in self._copies if c.expires > now]
+
+    def payload_for(self, header_bytes: int, max_payload: int = MAX_PAYLOAD) -> int:
+        """The most data bytes one request of a chunked transfer (after ``header_bytes`` of its
+        own fields) may carry: within ``max_payload``, and small enough that the first write and
+        every retry fit the window together, so a retry never waits for room."""
+        cap = min(max_payload, MAX_PAYLOAD) - header_bytes
+        if self.window is None:
+            return cap
+        per_copy = self.window // (self.retries + 1) - len(RETRY_PREFIX)
+        n = min(cap, per_copy - (HEADER_BYTES + header_bytes + CRC_BYTES) - 2)
+        while n > 0 and wire_bytes(header_bytes + n) > per_copy:
+            n -= 1
+        if n < 1:
+            raise WindowError(
+                f"the board keeps only {self.window} bytes while busy, too few for a request and "
+                f"{self.retries} retries: use fewer retries, or a firmware with a bigger receive buffer"
+            )
+        return n
+
+    def _pump(self) -> list[Frame]:
+        """Read what has arrived: keep the logs, retire one copy per answer; return the answers."""
+        data = self._read()
+        if not data:
+            return []
+        self.stats.bytes_received += len(data)
+        self._received += len(data)
+        answers = []
+        for frame in self.reader.feed(data):
+            self.valid_frames += 1
+            if frame.kind == KIND_LOG:
+                text = frame.payload.decode("utf-8", "replace")
+                self.logs.append(text)
+                if self.on_log is not None:
+                    self.on_log(text)
+                continue
+            if frame.kind & RESPONSE_BIT:
+                for k, c in enumerate(self._copies):
+                    if c.seq == frame.seq:
+                        del self._copies[k]
+                        break
+            answers.append(frame)
+        return answers
+
+    def _send(self, data: bytes, seq: int) -> None:
+        self._write(data)
+        self._copies.append(_Copy(seq, len(data)))
+        self.stats.bytes_sent += len(data)
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self.in_flight)
+
+    def _make_room(self, nbytes: int) -> None:
+        """Wait until ``nbytes`` more fit the window: earlier copies are answered or drained."""
+        if self._fits(nbytes):
+            return
+        self.stats.waits += 1
+        while True:
+            self._expire()
+            if self._fits(nbytes):
+                return
+            if not self._copies or all(c.expires == float("inf") for c in self._copies):
+                self._copies.clear()  # nothing left that could drain: an earlier request failed
+                return
+            self._pump()
+
     def request(self, command: int, payload: bytes = b"", *, work: float = 0.0,
                 expect_bytes: int = 0, check: bool = True) -> Frame:  # fmt: skip
         """Send a request and return its response frame. ``work`` adds seconds the board needs
         to act; ``expect_bytes`` is the size of the answer's payload, for the timeout."""
         seq = self._next_seq()
         wire = encode_frame(Frame(command, 0, seq, payload))
+        name = COMMAND_NAMES.get(command, hex(command))
+        if self.window is not None and len(wire) > self.window:
+            raise WindowError(
+                f"a {name} request takes {len(wire):,} bytes on the wire; the board keeps only "
+                f"{self.window:,} while busy: send less per request"
+            )
         timeout = self.timeout_for(len(wire) + expect_bytes + 32, work)
-        received = 0
+        self._received = 0
         for attempt in range(self.retries + 1):
-            if attempt:
+            if attempt == 0:
+                self._make_room(len(wire))
+                self._send(wire, seq)
+                self.stats.requests += 1
+            elif self._fits(len(RETRY_PREFIX) + len(wire)):
                 self.stats.retries += 1
-                self._write(b"\0")  # end whatever partial frame the board holds
-            self._write(wire)
-            self.stats.bytes_sent += len(wire)
-            self.stats.requests += 1
+                self.stats.requests += 1
+                self._send(RETRY_PREFIX + wire, seq)
+            else:
+                self.stats.held += 1  # the board may still hold every earlier copy: wait instead
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                data = self._read()
-                if not data:
-                    continue
-                self.stats.bytes_received += len(data)
-                received += len(data)
-                for frame in self.reader.feed(data):
-                    self.valid_frames += 1
-                    if frame.kind == KIND_LOG:
-                        text = frame.payload.decode("utf-8", "replace")
-                        self.logs.append(text)
-                        if self.on_log is not None:
-                            self.on_log(text)
-                    elif frame.kind == command | RESPONSE_BIT and frame.seq == seq:
+                for frame in self._pump():
+                    if frame.kind == command | RESPONSE_BIT and frame.seq == seq:
+                        self._answered(seq, len(wire))
                         if check and frame.status != 0:
                             raise DeviceError(command, frame.status, frame.payload)
                         return frame
-        if received and not self.valid_frames:
+        self._copies.clear()  # every copy has had the whole allowance, several times: gone
+        if self._received and not self.valid_frames:
             raise NotEdgeAIError(
                 "the device answers, but not with edgeai frames: is the edgeai firmware running on it?"
             )
@@ -324,3 +439,12 @@ class Link:
             f"no answer from the board after {self.retries + 1} tries of {timeout:.1f} s: "
             "check the port and that the board runs edgeai firmware"
         )
+
+    def _answered(self, seq: int, request_bytes: int) -> None:
+        """The board has done the work of ``seq``: any copy of it still unanswered is answered
+        from memory (or was lost) within the time the bytes take both ways."""
+        rest = [c for c in self._copies if c.seq == seq]
+        if rest:
+            drain = time.monotonic() + self.timeout_for(sum(c.nbytes for c in rest) + len(rest) * MAX_WIRE)
+            for c in rest:
+                c.expires = drain

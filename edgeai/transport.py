@@ -6,11 +6,14 @@ its UART on a loopback TCP socket."""
 from __future__ import annotations
 
 import os
+import re
 import select
+import shlex
 import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from .errors import EdgeAIError
 from .flashimage import Region, write_flash_file
 from .link import READ_POLL
 
+SIM_ARGS_ENV = "EDGEAI_SIM_ARGS"  # extra options for the simulated board, e.g. "--rx-bytes 1024"
 SIM_START_TIMEOUT = 10.0  # seconds for the simulator to print its port
 SIM_STOP_TIMEOUT = 5.0
 QEMU_START_TIMEOUT = 10.0  # seconds for QEMU to listen, and then for the firmware's boot line
@@ -61,10 +65,55 @@ def open_port(url: str, baud: int) -> Any:
         raise EdgeAIError(f"{url}: cannot open the port ({text})") from None
 
 
+@dataclass(frozen=True)
+class SimOptions:
+    """How the simulated board departs from an ideal one (firmware/ports/posix/main.c): a
+    receive buffer of ``rx_bytes`` that drops what overflows it (as an ESP32's UART ring does),
+    flash that takes ``erase_ms_per_sector`` per 4 KiB erased and ``write_ms_per_page`` per
+    256-byte page written, and a map limit of ``map_bytes``. ``extra`` are more options as
+    they are (EDGEAI_SIM_ARGS). The defaults are the ideal board."""
+
+    rx_bytes: int | None = None
+    erase_ms_per_sector: float = 0.0
+    write_ms_per_page: float = 0.0
+    map_bytes: int | None = None
+    extra: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls) -> SimOptions:
+        """The options in EDGEAI_SIM_ARGS (shell words), e.g. "--rx-bytes 1024 --erase-ms-per-sector 45"."""
+        return cls(extra=tuple(shlex.split(os.environ.get(SIM_ARGS_ENV, ""))))
+
+    def args(self) -> list[str]:
+        out: list[str] = []
+        if self.rx_bytes is not None:
+            out += ["--rx-bytes", str(self.rx_bytes)]
+        if self.erase_ms_per_sector:
+            out += ["--erase-ms-per-sector", repr(float(self.erase_ms_per_sector))]
+        if self.write_ms_per_page:
+            out += ["--write-ms-per-page", repr(float(self.write_ms_per_page))]
+        if self.map_bytes is not None:
+            out += ["--map-bytes", str(self.map_bytes)]
+        return out + list(self.extra)
+
+
+@dataclass(frozen=True)
+class RxStats:
+    """What a simulated board with a receive buffer received from the host, and dropped."""
+
+    received: int
+    dropped: int
+    rx_bytes: int
+
+
+RX_STATS = re.compile(r"edgeai-sim: received (\d+) bytes from the host, dropped (\d+) \(receive buffer (\d+) bytes\)")
+
+
 class _BoardProcess:
     """An emulated board's process: stopping it cleanly, or killing it as a power cut would."""
 
     proc: subprocess.Popen[str] | None
+    stderr_text: str = ""  # what the process said on stderr, once it has stopped
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -75,6 +124,11 @@ class _BoardProcess:
                 self.proc.kill()
                 self.proc.wait()
         if self.proc is not None:
+            if self.proc.stderr is not None and not self.proc.stderr.closed:
+                try:
+                    self.stderr_text = self.proc.stderr.read()
+                except (OSError, ValueError):
+                    pass
             for stream in (self.proc.stdout, self.proc.stderr):
                 if stream is not None:
                     stream.close()
@@ -91,11 +145,17 @@ class _BoardProcess:
 class Simulator(_BoardProcess):
     """The posix simulated board as a child process; ``port`` is its pseudo-terminal."""
 
-    def __init__(self, board: Board, flash: Path | None = None) -> None:
+    def __init__(self, board: Board, flash: Path | None = None, options: SimOptions | None = None) -> None:
         self.board = board
         self.flash = flash or default_flash(board)
+        self.options = options if options is not None else SimOptions.from_env()
         self.proc: subprocess.Popen[str] | None = None
         self.port = ""
+
+    def rx_stats(self) -> RxStats | None:
+        """Once stopped: what the simulator received and dropped (None without a receive buffer)."""
+        m = RX_STATS.search(self.stderr_text)
+        return RxStats(int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
     def binary(self) -> Path:
         """The simulator executable, built (once per process) with the board file's command."""
@@ -108,7 +168,7 @@ class Simulator(_BoardProcess):
         self.flash.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [str(self.binary()), "--flash", str(self.flash), "--flash-size", str(self.board.flash_bytes),
-             "--board", self.board.name],
+             "--board", self.board.name, *self.options.args()],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,  # Ctrl-C at the user's terminal stops edgeai, not the board
         )  # fmt: skip
@@ -118,11 +178,14 @@ class Simulator(_BoardProcess):
         if not line.startswith("edgeai-sim: port "):
             err = self.proc.stderr.read() if self.proc.poll() is not None and self.proc.stderr else ""
             self.stop()
-            reason = err.strip().splitlines()[-1] if err.strip() else "it printed no port"
+            said = [x.removeprefix("edgeai-sim: ") for x in err.strip().splitlines()]
+            said = [x for x in said if not x.startswith("usage:")] or said  # the message, not the usage line
+            reason = said[-1] if said else "it printed no port"
+            if self.options.args():
+                reason += f" (options: {' '.join(self.options.args())}; {SIM_ARGS_ENV} sets them)"
             raise EdgeAIError(f"the simulated board did not start: {reason}")
         self.port = line.split("port ", 1)[1].strip()
         return self.port
-
 
 
 class Qemu(_BoardProcess):
@@ -207,14 +270,13 @@ class Qemu(_BoardProcess):
         raise EdgeAIError(f"the {self.board.name} firmware did not boot ({why}); run `make -C firmware qemu`")
 
 
-
 Emulator = Simulator | Qemu
 
 
-def emulator_for(board: Board, flash: Path | None = None) -> Emulator:
+def emulator_for(board: Board, flash: Path | None = None, sim_options: SimOptions | None = None) -> Emulator:
     """The emulated board a board file names (posix or qemu-rv32)."""
     if board.port == "posix":
-        return Simulator(board, flash)
+        return Simulator(board, flash, sim_options)
     if board.port == "qemu-rv32":
         return Qemu(board, flash)
     raise EdgeAIError(f"board {board.name} is real hardware: give --port PORT (e.g. /dev/ttyUSB0)")

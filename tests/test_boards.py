@@ -31,7 +31,7 @@ def test_all_boards_load_with_usable_layouts() -> None:
     for name in BOARDS:
         b = load_board(name)
         assert b.name == name and b.clock_hz > 0 and b.arena_bytes > 0 and b.slot_bytes >= 1 << 20
-        assert b.build["tool"] in ("make", "platformio") and b.upload["tool"] in ("file", "esptool")
+        assert b.build["tool"] in ("make", "esp-idf") and b.upload["tool"] in ("file", "esptool")
         if b.partitions:  # the slot table's two sectors and the slots do not overlap each other
             spans = [(b.table_sector_offset(k), 4096) for k in (0, 1)]
             spans += [(b.slot_offset(s), b.slot_bytes) for s in (0, 1)]
@@ -121,3 +121,47 @@ def test_flash_sim_file_then_boot(tmp_path: Path) -> None:
     assert flash_file.stat().st_size == load_board("sim").flash_bytes
     with Device.open(board="sim", flash=flash_file) as dev:
         assert dev.has_model(kws) and dev.info.active_slot == 0
+
+
+def test_map_windows_and_flash_timing() -> None:
+    """What the board files say the chips map beside an active model, and the SPI NOR maxima
+    the host plans with: the ESP32's 64 data pages less 24 for the app and 1 for the slot table
+    leave 19 per model, exactly a slot; the others map more than a slot."""
+    want = {"esp32": 19 * 65536, "esp32c3": 51 * 65536, "esp32s3": 243 * 65536, "esp32c6": 115 * 65536}
+    for name, limit in want.items():
+        b = load_board(name)
+        assert b.map_bytes == limit and b.map_window is not None and b.map_window.page_bytes == 65536
+        assert (b.flash_timing.sector_erase_s, b.flash_timing.page_program_s, b.flash_timing.page_bytes) == (
+            0.4, 0.003, 256)  # fmt: skip
+    assert load_board("esp32").map_bytes == load_board("esp32").slot_bytes == 1_245_184
+    assert load_board("sim").map_bytes is None and load_board("qemu-rv32").map_bytes is None
+    b = load_board("esp32")
+    assert b.misfits(1_245_184, 0) == []
+    assert b.misfits(1_245_185, 0) == [
+        "the blob is 1,245,185 bytes, a model slot on esp32 holds 1,245,184 (1 bytes too many)",
+        "esp32 maps at most 1,245,184 bytes of a model beside the active one (64 pages of 64 KiB, 24 kept for "
+        "the app) (1 bytes too many)",
+    ]
+
+
+def test_compile_board_refuses_a_model_too_big_to_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 1,312,400-byte blob (one 1300 x 1000 fully connected layer): `edgeai compile --board
+    esp32` says by how much it misses the slot and the ESP32's map window; the ESP32-C3 maps
+    more than a slot, so only the slot is named there."""
+    import numpy as np
+
+    from .test_onnx_frontend import Net
+
+    net = Net([1, 1300])
+    model = net.save(tmp_path / "big.onnx", net.node("Gemm", ["input", net.w(1000, 1300), net.w(1000)], transB=1))
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).standard_normal((2, 1, 1300)).astype(np.float32))
+    out = tmp_path / "big.eai"
+    args = ["compile", str(model), "--calib", str(tmp_path / "calib.npy"), "-o", str(out)]
+    assert main([*args, "--board", "esp32"]) == 1
+    err = capsys.readouterr().err
+    assert "the blob is 1,312,400 bytes, a model slot on esp32 holds 1,245,184 (67,216 bytes too many)" in err
+    assert "esp32 maps at most 1,245,184 bytes of a model beside the active one" in err
+    assert err.count("(67,216 bytes too many)") == 2 and err.count("\n") == 1 and not out.exists()
+    assert main([*args, "--board", "esp32c3"]) == 1
+    err = capsys.readouterr().err
+    assert "(67,216 bytes too many)" in err and "maps at most" not in err

@@ -261,3 +261,27 @@ def test_busy_port(tmp_path: Path) -> None:
         open_port(path, board.baud).close()  # free again
     finally:
         sim.stop()
+
+
+def test_upload_refused_beyond_the_map_limit(tmp_path: Path, kws: bytes) -> None:
+    """A simulated board that maps at most 40,960 bytes (--map-bytes, as an ESP32 short of MMU
+    pages): HELLO says so, the host refuses the 41,552-byte kws model before touching the board,
+    and the board itself answers UPLOAD_BEGIN with TOO_BIG."""
+    import struct
+    import zlib
+
+    from edgeai.link import CMD_UPLOAD_BEGIN, DeviceError
+    from edgeai.transport import SimOptions
+
+    assert len(kws) == 41_552
+    with Device.open(board="sim", flash=tmp_path / "flash.bin", sim_options=SimOptions(map_bytes=40_960)) as dev:
+        assert dev.info.map_bytes == 40_960
+        with pytest.raises(EdgeAIError) as e:
+            dev.upload(kws)
+        assert str(e.value) == (
+            "the model is 41,552 bytes; this board maps at most 40,960 bytes of a model beside its active one "
+            "(592 bytes too many)"
+        )
+        with pytest.raises(DeviceError, match="TOO_BIG"):
+            dev.link.request(CMD_UPLOAD_BEGIN, struct.pack("<II", len(kws), zlib.crc32(kws)))
+        assert dev.hello().active_slot is None

@@ -357,7 +357,9 @@ static int cmd_hello(const eai_frame *f, size_t *n)
     wr32(p + 13, g.model_size);
     wr32(p + 17, g.model_crc);
     wr32(p + 21, g.active_slot == EAI_APP_NO_SLOT ? 0u : g.model.arena_bytes);
-    *n = 25;
+    wr32(p + 25, eai_port_uart_rx_bytes());
+    wr32(p + 29, eai_port_flash_map_bytes());
+    *n = 33;
     *n += put_lstr(p + *n, EAI_APP_VERSION);
     *n += put_lstr(p + *n, eai_port_board_name());
     return rd16(f->payload) == EAI_APP_PROTOCOL_VERSION ? EAI_ST_OK : EAI_ST_BAD_VERSION;
@@ -372,8 +374,8 @@ static int cmd_upload_begin(const eai_frame *f)
     size = rd32(f->payload);
     if (size == 0)
         return EAI_ST_BAD_RANGE;
-    if (size > g.slot_size)
-        return EAI_ST_TOO_BIG;
+    if (size > g.slot_size || size > eai_port_flash_map_bytes())
+        return EAI_ST_TOO_BIG; /* HELLO's slot size and map limit say by how much */
     slot = g.active_slot == 0 ? 1 : 0;
     g.uploading = 0;
     erase = (size + SECTOR - 1u) / SECTOR * SECTOR;
@@ -526,6 +528,20 @@ static int run_failed(int err, size_t *n)
     return EAI_ST_RUN_FAILED;
 }
 
+/* Run ops [first, last) one at a time, telling the port between them that the board is alive
+ * (a port with a watchdog feeds it: a long model never trips it, a hung layer does). */
+static int run_ops(uint32_t first, uint32_t last)
+{
+    uint32_t i;
+    for (i = first; i < last; i++) {
+        const int err = eai_invoke_range(&g.model, ARENA, ARENA_BYTES, i, i + 1u);
+        if (err != EAI_OK)
+            return err;
+        eai_port_watchdog_feed();
+    }
+    return EAI_OK;
+}
+
 /* Instructions retired between two readings, or EAI_PORT_NO_COUNT if the board has no counter.
  * (The readings bracket the cycle counter's, so they include its few instructions.) */
 static uint64_t count_between(uint64_t i0, uint64_t i1)
@@ -548,7 +564,7 @@ static int cmd_invoke(const eai_frame *f, size_t *n)
         return EAI_ST_BAD_RANGE;
     i0 = eai_port_instret();
     c0 = eai_port_cycles();
-    err = eai_invoke_range(&g.model, ARENA, ARENA_BYTES, first, last);
+    err = run_ops(first, last);
     c1 = eai_port_cycles();
     i1 = eai_port_instret();
     if (err != EAI_OK)
@@ -572,7 +588,7 @@ static int cmd_time_layers(const eai_frame *f, size_t *n)
     for (i = 0; i < g.model.n_ops; i++) {
         const uint64_t i0 = eai_port_instret();
         const uint64_t c0 = eai_port_cycles();
-        const int err = eai_invoke_range(&g.model, ARENA, ARENA_BYTES, i, i + 1u);
+        const int err = run_ops(i, i + 1u);
         const uint64_t c1 = eai_port_cycles();
         const uint64_t i1 = eai_port_instret();
         if (err != EAI_OK)
@@ -628,8 +644,10 @@ static void handle(const eai_frame *f)
 
 int eai_app_poll(uint32_t timeout_ms)
 {
-    size_t got = eai_port_uart_read(g_rx_chunk, sizeof g_rx_chunk, timeout_ms), i = 0;
+    size_t got, i = 0;
     int answered = 0;
+    eai_port_watchdog_feed(); /* waiting for the host is progress too */
+    got = eai_port_uart_read(g_rx_chunk, sizeof g_rx_chunk, timeout_ms);
     while (i < got) {
         eai_frame f;
         int have;

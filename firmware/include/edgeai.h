@@ -110,6 +110,22 @@ int eai_tensor_info(const eai_model *m, uint32_t index, eai_tensor *t);
 int eai_input_index(const eai_model *m, uint32_t i);
 int eai_output_index(const eai_model *m, uint32_t i);
 
+/* The size a blob's header states (to read or map exactly the blob, e.g. from a flash
+ * partition larger than it), after checking its magic, version and header size; `len` is the
+ * bytes at `header` (at least EAI_HEADER_BYTES). Nothing else is checked: eai_load() still
+ * validates the whole blob. Returns EAI_OK, EAI_ERR_ARG, _TRUNCATED, _MAGIC, _VERSION or
+ * _HEADER. */
+int eai_blob_size(const void *header, size_t len, uint32_t *blob_bytes);
+
+/* Where model input `i` lives in `arena` (write its bytes there before eai_invoke) and how many
+ * bytes it has (int8 elements, or int32 for an EMBEDDING_BAG's ids: eai_tensor_info says).
+ * EAI_OK, or EAI_ERR_ARG for a bad argument or an input that is not an activation. */
+int eai_input_buffer(const eai_model *m, uint8_t *arena, uint32_t i, void **data, size_t *bytes);
+
+/* Where model output `i` is after eai_invoke (in `arena`, or in the blob for a constant). */
+int eai_output_buffer(const eai_model *m, const uint8_t *arena, uint32_t i, const void **data,
+                      size_t *bytes);
+
 /* Run ops [first, last) with activations in `arena` (arena_len >= m->arena_bytes,
  * 4-byte aligned). Inputs must already be at their arena offsets. */
 int eai_invoke_range(const eai_model *m, uint8_t *arena, size_t arena_len, uint32_t first,

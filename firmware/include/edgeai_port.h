@@ -30,6 +30,12 @@ enum eai_port_status {
  * byte. Returns the number of bytes read; 0 on timeout (or when the link is down). */
 size_t eai_port_uart_read(uint8_t *buf, size_t max, uint32_t timeout_ms);
 
+/* Bytes from the host that the port keeps while the app is busy and not reading (a request
+ * running, a flash erase): what arrives beyond them is lost. HELLO announces it, and the host
+ * never has more bytes in flight than this. UINT32_MAX for a link that never drops (a
+ * transport with flow control of its own). */
+uint32_t eai_port_uart_rx_bytes(void);
+
 /* Write `n` bytes to the host link. May drop bytes when nobody reads for a long time
  * (then returns EAI_PORT_ERR_IO); the protocol's retries recover. */
 int eai_port_uart_write(const uint8_t *buf, size_t n);
@@ -57,7 +63,19 @@ int eai_port_flash_erase(uint32_t off, size_t n);
  * The mapping stays valid until the next erase or write of that range. */
 const uint8_t *eai_port_flash_map(uint32_t off, size_t n);
 
-/* A free-running cycle counter (the posix simulator: host CLOCK_MONOTONIC nanoseconds). */
+/* The largest model (bytes at the start of a slot) that eai_port_flash_map() can map in
+ * place while the other slot's model stays mapped: a port whose map window is smaller than
+ * its slots (the ESP32 maps at most 64 pages of 64 KiB as data, shared with the app) says so
+ * here; HELLO announces it and the host refuses a bigger model. Else UINT32_MAX. */
+uint32_t eai_port_flash_map_bytes(void);
+
+/* Called by the app between layers of an inference, between flash operations of an upload
+ * and while it waits for the host: the work is making progress. A port with a watchdog feeds
+ * it here, so a board hung anywhere else resets by itself. It must be cheap. */
+void eai_port_watchdog_feed(void);
+
+/* A free-running cycle counter (the posix simulator: host CLOCK_MONOTONIC nanoseconds) that
+ * never wraps in practice: 64 bits, exact however long apart two readings are. */
 uint64_t eai_port_cycles(void);
 
 #define EAI_PORT_NO_COUNT UINT64_MAX /* eai_port_instret() of a board that cannot count */

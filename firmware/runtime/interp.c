@@ -36,6 +36,48 @@ int eai_output_index(const eai_model *m, uint32_t i)
     return (int)eai_rd16(m->io + 2u * (m->n_inputs + i));
 }
 
+int eai_blob_size(const void *header, size_t len, uint32_t *blob_bytes)
+{
+    const uint8_t *b = (const uint8_t *)header;
+    if (!b || !blob_bytes)
+        return EAI_ERR_ARG;
+    if (len < EAI_HEADER_BYTES)
+        return EAI_ERR_TRUNCATED;
+    if (memcmp(b, "EDAI", 4) != 0)
+        return EAI_ERR_MAGIC;
+    if (eai_rd16(b + EAI_H_VERSION_MAJOR) != EAI_VERSION_MAJOR)
+        return EAI_ERR_VERSION;
+    if (eai_rd32(b + EAI_H_HEADER_BYTES) != EAI_HEADER_BYTES ||
+        eai_rd32(b + EAI_H_BLOB_BYTES) < EAI_HEADER_BYTES)
+        return EAI_ERR_HEADER;
+    *blob_bytes = eai_rd32(b + EAI_H_BLOB_BYTES);
+    return EAI_OK;
+}
+
+int eai_input_buffer(const eai_model *m, uint8_t *arena, uint32_t i, void **data, size_t *bytes)
+{
+    eai_tensor t;
+    const int idx = eai_input_index(m, i);
+    if (idx < 0 || !arena || !data || !bytes || eai_tensor_info(m, (uint32_t)idx, &t) != EAI_OK ||
+        t.kind != EAI_KIND_ARENA)
+        return EAI_ERR_ARG;
+    *data = arena + t.offset;
+    *bytes = t.bytes;
+    return EAI_OK;
+}
+
+int eai_output_buffer(const eai_model *m, const uint8_t *arena, uint32_t i, const void **data,
+                      size_t *bytes)
+{
+    eai_tensor t;
+    const int idx = eai_output_index(m, i);
+    if (idx < 0 || !arena || !data || !bytes || eai_tensor_info(m, (uint32_t)idx, &t) != EAI_OK)
+        return EAI_ERR_ARG;
+    *data = t.kind == EAI_KIND_ARENA ? arena + t.offset : m->data + t.offset;
+    *bytes = t.bytes;
+    return EAI_OK;
+}
+
 /* A tensor of the op: its decoded record and where its bytes are. */
 typedef struct {
     eai_tensor t;

@@ -111,6 +111,10 @@ uint64_t eai_port_cycles(void) { return g_cycles += 7u; }
 uint64_t eai_port_instret(void) { return g_instret += 5u; }
 
 const char *eai_port_board_name(void) { return "test"; }
+uint32_t eai_port_uart_rx_bytes(void) { return 8192u; }
+uint32_t eai_port_flash_map_bytes(void) { return UINT32_MAX; }
+static unsigned g_feeds;
+void eai_port_watchdog_feed(void) { g_feeds++; }
 
 /* ---- requests ----------------------------------------------------------------------------- */
 

@@ -1093,6 +1093,29 @@ static void test_invoke_args(void)
     CHECK_EQ(eai_invoke_range(&m, g_arena, m.arena_bytes, 1, 1), EAI_OK);
     CHECK_EQ(eai_input_index(&m, 1), EAI_ERR_ARG);
     CHECK_EQ(eai_output_index(&m, 1), EAI_ERR_ARG);
+    {
+        void *in = NULL;
+        const void *out = NULL;
+        size_t n_in = 0, n_out = 0;
+        uint32_t size = 0;
+        eai_tensor ti, to;
+        CHECK_EQ(eai_input_buffer(&m, g_arena, 0, &in, &n_in), EAI_OK);
+        CHECK_EQ(eai_tensor_info(&m, (uint32_t)eai_input_index(&m, 0), &ti), EAI_OK);
+        CHECK(in == g_arena + ti.offset);
+        CHECK_EQ(n_in, ti.bytes);
+        CHECK_EQ(eai_output_buffer(&m, g_arena, 0, &out, &n_out), EAI_OK);
+        CHECK_EQ(eai_tensor_info(&m, 5, &to), EAI_OK);
+        CHECK(out == g_arena + to.offset);
+        CHECK_EQ(n_out, to.bytes);
+        CHECK_EQ(eai_input_buffer(&m, g_arena, 1, &in, &n_in), EAI_ERR_ARG);
+        CHECK_EQ(eai_output_buffer(&m, NULL, 0, &out, &n_out), EAI_ERR_ARG);
+        CHECK_EQ(eai_blob_size(g_blob, EAI_HEADER_BYTES, &size), EAI_OK);
+        CHECK_EQ(size, len);
+        CHECK_EQ(eai_blob_size(g_blob, EAI_HEADER_BYTES - 1, &size), EAI_ERR_TRUNCATED);
+        g_blob[0] ^= 1u;
+        CHECK_EQ(eai_blob_size(g_blob, EAI_HEADER_BYTES, &size), EAI_ERR_MAGIC);
+        g_blob[0] ^= 1u;
+    }
     CHECK_EQ(eai_output_index(&m, 0), 5);
     CHECK_EQ(eai_tensor_info(&m, 6, &t), EAI_ERR_ARG);
     CHECK_EQ(eai_tensor_info(&m, 1, &t), EAI_OK);

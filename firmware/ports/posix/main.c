@@ -1,6 +1,8 @@
 /* edgeai-sim: the edgeai firmware as a host process, a simulated board.
  *
  *   edgeai-sim --flash PATH [--flash-size BYTES] [--board NAME]
+ *              [--rx-bytes N] [--erase-ms-per-sector MS] [--write-ms-per-page MS]
+ *              [--map-bytes N]
  *
  * The flash is the file PATH (created filled with 0xFF if absent or empty; default size
  * 4 MiB, a multiple of 4096; an existing file of another size is an error), mapped shared
@@ -10,7 +12,17 @@
  *
  * on stdout names it. The simulator then serves docs/protocol.md until SIGTERM or SIGINT
  * (exit status 0). Errors go to stderr: exit status 2 for bad arguments, 1 otherwise.
- * Cycle counts are host nanoseconds (CLOCK_MONOTONIC). */
+ * Cycle counts are host nanoseconds (CLOCK_MONOTONIC).
+ *
+ * By default the board is ideal. The other options make it behave like a real chip (port.c):
+ * --rx-bytes N keeps at most N received bytes that the app has not read yet, dropping the
+ * rest (an ESP32's UART ring); --erase-ms-per-sector and --write-ms-per-page make flash
+ * erases (per 4 KiB) and writes (per 256-byte page) take time; --map-bytes N maps no model
+ * larger than N (so UPLOAD_BEGIN refuses one). With --rx-bytes, the simulator says on
+ * stderr, when it stops,
+ *
+ *   edgeai-sim: received R bytes from the host, dropped D (receive buffer N bytes)
+ */
 #define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
 
@@ -29,6 +41,8 @@
 
 #define DEFAULT_FLASH_BYTES (4u * 1024u * 1024u)
 #define POLL_MS 100u
+#define MIN_RX_BYTES 64u                   /* --rx-bytes: fewer would not hold a request */
+#define MAX_RX_BYTES (16u * 1024u * 1024u)
 
 static volatile sig_atomic_t g_stop;
 
@@ -43,8 +57,35 @@ static int usage(const char *msg)
     if (msg)
         fprintf(stderr, "edgeai-sim: %s\n", msg);
     fprintf(stderr, "usage: edgeai-sim --flash PATH [--flash-size BYTES (default %u)] "
-                    "[--board NAME (default sim)]\n", DEFAULT_FLASH_BYTES);
+                    "[--board NAME (default sim)] [--rx-bytes N] [--erase-ms-per-sector MS] "
+                    "[--write-ms-per-page MS] [--map-bytes N]\n", DEFAULT_FLASH_BYTES);
     return 2;
+}
+
+/* A whole number in [lo, hi], or -1. */
+static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi, uint32_t *out)
+{
+    char *end;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || *end || end == s || *s == '-' || v < lo || v > hi)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Milliseconds: a number from 0 to 60000, or -1. */
+static int parse_ms(const char *s, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= 0.0 && v <= 60000.0))
+        return -1;
+    *out = v;
+    return 0;
 }
 
 /* Raw bytes: no echo, no line editing, no CR/LF translation, no signals, 8 bits. */
@@ -91,6 +132,8 @@ int main(int argc, char **argv)
 {
     const char *flash = NULL, *board = "sim", *port;
     unsigned long long flash_size = DEFAULT_FLASH_BYTES;
+    uint32_t rx_bytes = UINT32_MAX, map_bytes = UINT32_MAX;
+    double erase_ms = 0.0, write_ms = 0.0;
     char err[512];
     struct sigaction sa;
     int i, master, slave;
@@ -112,6 +155,18 @@ int main(int argc, char **argv)
             flash_size = strtoull(argv[++i], &end, 0);
             if (errno || *end || end == argv[i])
                 return usage("--flash-size takes a number of bytes");
+        } else if (strcmp(a, "--rx-bytes") == 0) {
+            if (parse_u32(argv[++i], MIN_RX_BYTES, MAX_RX_BYTES, &rx_bytes) != 0)
+                return usage("--rx-bytes takes a number of bytes from 64 to 16 MiB");
+        } else if (strcmp(a, "--map-bytes") == 0) {
+            if (parse_u32(argv[++i], EAI_PORT_SECTOR_BYTES, UINT32_MAX - 1u, &map_bytes) != 0)
+                return usage("--map-bytes takes a number of bytes of at least 4096");
+        } else if (strcmp(a, "--erase-ms-per-sector") == 0) {
+            if (parse_ms(argv[++i], &erase_ms) != 0)
+                return usage("--erase-ms-per-sector takes milliseconds from 0 to 60000");
+        } else if (strcmp(a, "--write-ms-per-page") == 0) {
+            if (parse_ms(argv[++i], &write_ms) != 0)
+                return usage("--write-ms-per-page takes milliseconds from 0 to 60000");
         } else {
             return usage("unknown argument");
         }
@@ -135,6 +190,15 @@ int main(int argc, char **argv)
     }
     sim_set_uart(master);
     sim_set_board(board);
+    sim_set_flash_timing(erase_ms, write_ms);
+    sim_set_map_bytes(map_bytes);
+    if (sim_set_rx_bytes(rx_bytes) != 0) {
+        fprintf(stderr, "edgeai-sim: cannot allocate a receive buffer of %lu bytes\n", (unsigned long)rx_bytes);
+        close(slave);
+        close(master);
+        sim_flash_close();
+        return 1;
+    }
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns at once */
@@ -148,8 +212,15 @@ int main(int argc, char **argv)
     (void)eai_app_init();
     while (!g_stop)
         (void)eai_app_poll(POLL_MS);
+    if (rx_bytes != UINT32_MAX) {
+        uint64_t received, dropped;
+        sim_rx_stats(&received, &dropped);
+        fprintf(stderr, "edgeai-sim: received %llu bytes from the host, dropped %llu (receive buffer %lu bytes)\n",
+                (unsigned long long)received, (unsigned long long)dropped, (unsigned long)rx_bytes);
+    }
     close(slave);
     close(master);
     sim_flash_close();
+    (void)sim_set_rx_bytes(UINT32_MAX);
     return 0;
 }

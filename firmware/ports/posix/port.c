@@ -1,6 +1,18 @@
 /* The port seam (include/edgeai_port.h) for the posix simulated board: the UART is the
  * master side of a pseudo-terminal, the flash a file mapped MAP_SHARED, and "cycles" are
- * host CLOCK_MONOTONIC nanoseconds. */
+ * host CLOCK_MONOTONIC nanoseconds.
+ *
+ * By default the simulated board is ideal: the kernel's pty buffer holds whatever the host
+ * writes, flash operations take no time, and any model maps. main.c's options make it behave
+ * like a real chip instead (sim.h):
+ *   - a receive ring of N bytes, as the ESP32's UART driver has: the pty is drained into the
+ *     ring whenever the port runs (a read, a flash operation's wait), and what does not fit is
+ *     dropped. A pty delivers the host's bytes at once (a line of unbounded speed), so the
+ *     board keeps at most N bytes it has not processed, busy or not: exactly the window HELLO
+ *     announces and the host must respect;
+ *   - erases and writes that take time per 4 KiB sector and per 256-byte page, during which
+ *     the ring keeps filling (and overflowing) as the UART interrupt would fill it;
+ *   - a map limit: the largest model eai_port_flash_map() maps. */
 #define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
 
@@ -8,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -18,11 +31,21 @@
 #include "sim.h"
 
 #define WRITE_STALL_MS 1000 /* give up on a write nobody reads for this long */
+#define PAGE_BYTES 256u      /* the NOR flash's program page */
+#define DRAIN_BYTES 4096u    /* bytes taken from the pty per read() */
 
 static uint8_t *g_flash;
 static uint32_t g_flash_size;
 static int g_uart = -1;
 static const char *g_board = "sim";
+
+/* The receive ring (g_ring NULL: none, read the pty directly). */
+static uint8_t *g_ring;
+static uint32_t g_ring_cap = UINT32_MAX, g_ring_head, g_ring_len;
+static uint64_t g_rx_total, g_rx_dropped;
+
+static double g_erase_ms_per_sector, g_write_ms_per_page;
+static uint32_t g_map_bytes = UINT32_MAX;
 
 int sim_flash_open(const char *path, uint32_t size, char *err, size_t err_len)
 {
@@ -77,11 +100,122 @@ void sim_set_uart(int fd) { g_uart = fd; }
 
 void sim_set_board(const char *name) { g_board = name; }
 
+int sim_set_rx_bytes(uint32_t n)
+{
+    free(g_ring);
+    g_ring = NULL;
+    g_ring_cap = UINT32_MAX;
+    g_ring_head = g_ring_len = 0;
+    if (n == UINT32_MAX)
+        return 0;
+    g_ring = (uint8_t *)malloc(n);
+    if (!g_ring)
+        return -1;
+    g_ring_cap = n;
+    return 0;
+}
+
+void sim_set_flash_timing(double erase_ms_per_sector, double write_ms_per_page)
+{
+    g_erase_ms_per_sector = erase_ms_per_sector;
+    g_write_ms_per_page = write_ms_per_page;
+}
+
+void sim_set_map_bytes(uint32_t n) { g_map_bytes = n; }
+
+void sim_rx_stats(uint64_t *received, uint64_t *dropped)
+{
+    *received = g_rx_total;
+    *dropped = g_rx_dropped;
+}
+
+/* What the UART interrupt does: move every byte the pty holds into the ring; a byte that
+ * finds the ring full is lost. */
+static void rx_drain(void)
+{
+    uint8_t tmp[DRAIN_BYTES];
+    for (;;) {
+        ssize_t n = read(g_uart, tmp, sizeof tmp);
+        size_t i;
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            return; /* EAGAIN: the pty is empty */
+        }
+        g_rx_total += (uint64_t)n;
+        for (i = 0; i < (size_t)n; i++) {
+            if (g_ring_len < g_ring_cap) {
+                g_ring[(g_ring_head + g_ring_len) % g_ring_cap] = tmp[i];
+                g_ring_len++;
+            } else {
+                g_rx_dropped++;
+            }
+        }
+    }
+}
+
+static size_t ring_read(uint8_t *buf, size_t max)
+{
+    size_t n = g_ring_len < max ? g_ring_len : max, i;
+    for (i = 0; i < n; i++)
+        buf[i] = g_ring[(g_ring_head + i) % g_ring_cap];
+    g_ring_head = (uint32_t)((g_ring_head + n) % g_ring_cap);
+    g_ring_len -= (uint32_t)n;
+    return n;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The flash chip is busy for `ms`: the app waits, while the UART keeps receiving into the
+ * ring (and dropping what overflows it). Without a ring the pty holds what arrives. */
+static void chip_busy(double ms)
+{
+    const double end = now_ms() + ms;
+    double left;
+    while ((left = end - now_ms()) > 0) {
+        if (g_ring) {
+            struct pollfd pfd;
+            pfd.fd = g_uart;
+            pfd.events = POLLIN;
+            pfd.revents = 0;
+            if (poll(&pfd, 1, (int)left + 1) > 0 && (pfd.revents & POLLIN))
+                rx_drain();
+        } else {
+            struct timespec ts;
+            ts.tv_sec = (time_t)(left / 1e3);
+            ts.tv_nsec = (long)((left - (double)ts.tv_sec * 1e3) * 1e6);
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 size_t eai_port_uart_read(uint8_t *buf, size_t max, uint32_t timeout_ms)
 {
     struct pollfd pfd;
     ssize_t n;
     int r;
+    if (g_ring) {
+        rx_drain(); /* what arrived while the app was busy: at most the ring's worth survives */
+        if (g_ring_len == 0) {
+            pfd.fd = g_uart;
+            pfd.events = POLLIN;
+            pfd.revents = 0;
+            r = poll(&pfd, 1, (int)timeout_ms);
+            if (r <= 0)
+                return 0;
+            if (!(pfd.revents & POLLIN)) {
+                poll(NULL, 0, (int)timeout_ms);
+                return 0;
+            }
+            rx_drain();
+        }
+        return ring_read(buf, max);
+    }
     pfd.fd = g_uart;
     pfd.events = POLLIN;
     pfd.revents = 0;
@@ -95,6 +229,9 @@ size_t eai_port_uart_read(uint8_t *buf, size_t max, uint32_t timeout_ms)
     n = read(g_uart, buf, max);
     return n > 0 ? (size_t)n : 0;
 }
+
+/* Without a ring, a pseudo-terminal holds what the host writes until the simulator reads it. */
+uint32_t eai_port_uart_rx_bytes(void) { return g_ring_cap; }
 
 int eai_port_uart_write(const uint8_t *buf, size_t n)
 {
@@ -142,6 +279,8 @@ int eai_port_flash_write(uint32_t off, const void *src, size_t n)
     d = g_flash + off;
     for (i = 0; i < n; i++)
         d[i] &= s[i]; /* NOR flash: programming clears bits only */
+    if (n > 0 && g_write_ms_per_page > 0)
+        chip_busy(g_write_ms_per_page * (double)((off + n - 1u) / PAGE_BYTES - off / PAGE_BYTES + 1u));
     return EAI_PORT_OK;
 }
 
@@ -150,12 +289,15 @@ int eai_port_flash_erase(uint32_t off, size_t n)
     if (!in_flash(off, n) || off % EAI_PORT_SECTOR_BYTES || n % EAI_PORT_SECTOR_BYTES)
         return EAI_PORT_ERR_ARG;
     memset(g_flash + off, 0xFF, n);
+    if (n > 0 && g_erase_ms_per_sector > 0)
+        chip_busy(g_erase_ms_per_sector * (double)(n / EAI_PORT_SECTOR_BYTES));
     return EAI_PORT_OK;
 }
 
+/* With a map limit, a longer range does not map (as an ESP32 short of MMU pages). */
 const uint8_t *eai_port_flash_map(uint32_t off, size_t n)
 {
-    return in_flash(off, n) ? g_flash + off : NULL;
+    return in_flash(off, n) && n <= g_map_bytes ? g_flash + off : NULL;
 }
 
 uint64_t eai_port_cycles(void)
@@ -167,5 +309,11 @@ uint64_t eai_port_cycles(void)
 
 /* A host process cannot count its own instructions cheaply: none. */
 uint64_t eai_port_instret(void) { return EAI_PORT_NO_COUNT; }
+
+/* The flash file is mapped whole, unless --map-bytes says otherwise. */
+uint32_t eai_port_flash_map_bytes(void) { return g_map_bytes; }
+
+/* No watchdog in a host process. */
+void eai_port_watchdog_feed(void) {}
 
 const char *eai_port_board_name(void) { return g_board; }

@@ -2,6 +2,7 @@
 #ifndef EAI_POSIX_SIM_H
 #define EAI_POSIX_SIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Open (or create, filled with 0xFF) the flash file of `size` bytes and map it shared, so
@@ -15,5 +16,21 @@ void sim_set_uart(int fd);
 
 /* The name HELLO reports. */
 void sim_set_board(const char *name);
+
+/* A receive ring of `n` bytes (UINT32_MAX: none, the default): the bytes from the host that
+ * the board keeps before the app reads them; more are dropped, as a UART driver's ring drops
+ * them. HELLO announces `n`. 0, or -1 if the ring cannot be allocated. */
+int sim_set_rx_bytes(uint32_t n);
+
+/* Flash that takes time, as a real chip's: each 4 KiB sector erased and each 256-byte page
+ * programmed keeps the app busy this long (the UART keeps receiving). 0: instant. */
+void sim_set_flash_timing(double erase_ms_per_sector, double write_ms_per_page);
+
+/* The largest range eai_port_flash_map() maps, and so the map limit HELLO announces
+ * (UINT32_MAX: any, the default). */
+void sim_set_map_bytes(uint32_t n);
+
+/* Bytes received from the host so far, and of them the bytes the ring dropped. */
+void sim_rx_stats(uint64_t *received, uint64_t *dropped);
 
 #endif /* EAI_POSIX_SIM_H */

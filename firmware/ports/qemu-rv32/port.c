@@ -75,6 +75,10 @@ size_t eai_port_uart_read(uint8_t *buf, size_t max, uint32_t timeout_ms)
     return n;
 }
 
+/* QEMU's chardev reads the socket only as the UART's FIFO empties: the host's writes wait,
+ * nothing is dropped however long the app is busy. */
+uint32_t eai_port_uart_rx_bytes(void) { return UINT32_MAX; }
+
 int eai_port_uart_write(const uint8_t *buf, size_t n)
 {
     size_t i;
@@ -289,6 +293,12 @@ uint64_t eai_port_instret(void)
     } while (csr_minstreth() != hi);
     return ((uint64_t)hi << 32) | lo;
 }
+
+/* The whole flash is in the address space: any model in a slot maps. */
+uint32_t eai_port_flash_map_bytes(void) { return UINT32_MAX; }
+
+/* No watchdog on QEMU's virt machine. */
+void eai_port_watchdog_feed(void) {}
 
 const char *eai_port_board_name(void) { return "qemu-rv32"; }
 
