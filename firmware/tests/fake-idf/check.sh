@@ -72,7 +72,7 @@ done
 first="$(echo "$targets" | awk '{print $1}')"
 listing="$out/app-idf-$first/project_sources.txt"
 if [ -f "$listing" ]; then
-    make -s -C "$firmware" print-portable-sources | tr ' ' '\n' | sed '/^$/d' | sort -u >"$out/makefile_sources.txt"
+    make -s --no-print-directory -C "$firmware" print-portable-sources | tr ' ' '\n' | sed '/^$/d' | sort -u >"$out/makefile_sources.txt"
     awk '{print $2}' "$listing" | grep -v "^$port/" | sort -u >"$out/component_sources.txt"
     if ! diff -u --label "the Makefile (sources.mk)" --label "the ESP-IDF components" \
             "$out/makefile_sources.txt" "$out/component_sources.txt" >&2; then
