@@ -75,7 +75,7 @@ def test_an_include_folder_that_does_not_exist_fails(tmp_path: Path) -> None:
     _edit(fw / APP, 'INCLUDE_DIRS "."', 'INCLUDE_DIRS "." "../../../nowhere"')
     r = _check(fw, tmp_path)
     assert r.returncode != 0
-    assert "nowhere' is not a directory" in r.stderr
+    assert "nowhere' is not a" in " ".join(r.stderr.split())  # CMake wraps its messages
 
 
 def test_the_layout_platformio_alone_used_to_find_fails_for_esp_idf(tmp_path: Path) -> None:
