@@ -375,17 +375,9 @@ int eai_load(eai_model *m, const void *blob, size_t blob_len)
         return EAI_ERR_ARG;
     if (((uintptr_t)b & 3u) != 0)
         return EAI_ERR_ALIGN;
-    if (blob_len < EAI_HEADER_BYTES)
-        return EAI_ERR_TRUNCATED;
-    if (memcmp(b, "EDAI", 4) != 0)
-        return EAI_ERR_MAGIC;
-    if (eai_rd16(b + EAI_H_VERSION_MAJOR) != EAI_VERSION_MAJOR)
-        return EAI_ERR_VERSION;
-    if (eai_rd32(b + EAI_H_HEADER_BYTES) != EAI_HEADER_BYTES)
-        return EAI_ERR_HEADER;
-    blob_bytes = eai_rd32(b + EAI_H_BLOB_BYTES);
-    if (blob_bytes < EAI_HEADER_BYTES)
-        return EAI_ERR_HEADER;
+    rc = eai_blob_size(b, blob_len, &blob_bytes); /* magic, version, header size */
+    if (rc != EAI_OK)
+        return rc;
     if (blob_bytes > blob_len)
         return EAI_ERR_TRUNCATED;
     if (eai_crc32(0, b + EAI_CRC_START, blob_bytes - EAI_CRC_START) != eai_rd32(b + EAI_H_CRC32))
