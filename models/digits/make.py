@@ -16,8 +16,9 @@ Writes into DIR (default: this file's folder):
 
 Both models take "input" float32 [1,1,8,8] and return "logits" float32 [1,10] (no Softmax: apply it yourself).
 
-Everything is seeded and runs on one thread with deterministic kernels, so a rerun on the same machine writes the
-same bytes. The ONNX graphs are written node by node from the trained weights (onnx.helper), not by torch.onnx.export:
+Everything is seeded and runs on one thread with deterministic kernels that do not depend on the CPU's vector
+instructions (the optimizer's square root included: see AdamW), so a rerun writes the same bytes, on this machine
+and (checked under QEMU's Haswell CPU, without AVX-512) on another x86-64 one. The ONNX graphs are written node by node from the trained weights (onnx.helper), not by torch.onnx.export:
 that keeps BatchNormalization as its own node (the TorchScript exporter folds it into the Conv in eval mode), fixes
 opset, IR version, names and producer fields, and needs no exporter dependency. onnxruntime, when installed, checks
 that each file computes what the trained torch model computes.
@@ -37,6 +38,7 @@ os.environ["MKL_NUM_THREADS"] = "1"
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -301,11 +303,52 @@ def _shift(x: torch.Tensor, rng: np.random.RandomState) -> torch.Tensor:
     return out
 
 
+class AdamW(torch.optim.Optimizer):
+    """torch.optim.AdamW's update (decoupled weight decay, the same operations in the same order), with the square
+    root of the second moment taken by numpy.
+
+    On the CPU, torch.sqrt goes through MKL's vector math, whose results differ in the last bit from one CPU to the
+    next (seen here: a machine with AVX-512 and one without, MKL_CBWR set or not); one such bit in the update's
+    denominator changes every later step, and so the trained bytes. numpy's square root is IEEE 754's, exact on
+    every CPU."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float,
+        weight_decay: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    @torch.no_grad()  # type: ignore[untyped-decorator]
+    def step(self, closure: None = None) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+                p.mul_(1 - lr * weight_decay)
+                m.lerp_(p.grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = torch.from_numpy(np.sqrt(v.numpy())).div_(math.sqrt(1 - beta2**t)).add_(eps)
+                p.addcdiv_(m, denom, value=-lr / (1 - beta1**t))
+
+
 def train(model: nn.Module, cfg: TrainConfig, splits: Splits, seed: int, log: Callable[[str], None]) -> None:
     rng = np.random.RandomState(seed)
     x = torch.from_numpy(splits.train_x)
     y = torch.from_numpy(splits.train_y)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = (len(x) + cfg.batch_size - 1) // cfg.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
