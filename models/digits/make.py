@@ -18,8 +18,10 @@ Both models take "input" float32 [1,1,8,8] and return "logits" float32 [1,10] (n
 
 Everything is seeded and runs on one thread with deterministic kernels that do not depend on the CPU's vector
 instructions (the optimizer's square root included: see AdamW), so a rerun writes the same bytes, on this machine
-and (checked under QEMU's Haswell CPU, without AVX-512) on another x86-64 one. The ONNX graphs are written node by node from the trained weights (onnx.helper), not by torch.onnx.export:
-that keeps BatchNormalization as its own node (the TorchScript exporter folds it into the Conv in eval mode), fixes
+and (checked under QEMU's Haswell CPU, without AVX-512) on another x86-64 one.
+
+The ONNX graphs are written node by node from the trained weights (onnx.helper), not by torch.onnx.export: that
+keeps BatchNormalization as its own node (the TorchScript exporter folds it into the Conv in eval mode), fixes
 opset, IR version, names and producer fields, and needs no exporter dependency. onnxruntime, when installed, checks
 that each file computes what the trained torch model computes.
 """
