@@ -1,5 +1,10 @@
 """edgeai's int8 quantization against onnxruntime's own static quantizer (QDQ, per channel),
-on the same calibration samples: accuracy of the float model and of each int8 model.
+on the same calibration samples: accuracy of the float model and of each int8 model, and how
+faithfully each int8 model copies the float one (top-1 answers kept, SQNR of the logits).
+
+Exit status 1 if edgeai's minmax quantization is worse than onnxruntime's: less faithful, or
+right less often beyond chance (exact McNemar test). A single sample where the int8 model's
+error happens to fix the float model's answer is chance, not a better quantizer.
 
 Usage: python benchmarks/quant_peer.py [--model M.onnx --calib C.npy --eval X.npy --labels Y.npy]
 (defaults: the project's digits example models in models/digits).
@@ -9,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from edgeai.compiler import compile_onnx
 from edgeai.evaluate import dequantize, quantize_input
@@ -25,16 +33,58 @@ ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("minmax", "percentile", "mse")
 
 
-def ort_accuracy(model: Path, x: np.ndarray, y: np.ndarray) -> float:
+@dataclass(frozen=True)
+class Comparison:
+    """One model: top-1 answers and logits of the float model, onnxruntime's int8 model and edgeai's, per method."""
+
+    model: str
+    labels: NDArray[np.int64]
+    float_logits: NDArray[np.float32]
+    peer_logits: NDArray[np.float32]
+    ours_logits: dict[str, NDArray[np.float32]]
+
+    def accuracy(self, logits: NDArray[np.float32]) -> float:
+        return float((logits.argmax(1) == self.labels).mean())
+
+    def agreement(self, logits: NDArray[np.float32]) -> float:
+        """Share of samples whose top-1 answer is the float model's."""
+        return float((logits.argmax(1) == self.float_logits.argmax(1)).mean())
+
+    def sqnr_db(self, logits: NDArray[np.float32]) -> float:
+        """Signal-to-quantization-noise ratio of the logits against the float model's, in dB."""
+        noise = float(((logits - self.float_logits) ** 2).sum())
+        return float("inf") if noise == 0 else 10 * math.log10(float((self.float_logits**2).sum()) / noise)
+
+    def worse_than_peer_p(self, method: str = "minmax") -> float:
+        """One-sided exact McNemar test: the probability of edgeai being wrong on at least this many of the samples
+        where exactly one of the two int8 models is right, were both equally good. Small: edgeai is worse."""
+        ours = self.ours_logits[method].argmax(1) == self.labels
+        peer = self.peer_logits.argmax(1) == self.labels
+        only_peer, n = int((peer & ~ours).sum()), int((peer != ours).sum())
+        return sum(math.comb(n, k) for k in range(only_peer, n + 1)) / 2**n if n else 1.0
+
+    def problems(self) -> list[str]:
+        """Where edgeai's minmax quantization is worse than onnxruntime's minmax quantization: a less faithful copy of
+        the float model (fewer top-1 answers kept, lower SQNR), or fewer right answers beyond chance (p < 0.05)."""
+        ours, out = self.ours_logits["minmax"], []
+        if self.agreement(ours) < self.agreement(self.peer_logits):
+            out.append(f"{self.model}: edgeai keeps fewer of the float model's answers than onnxruntime")
+        if self.sqnr_db(ours) < self.sqnr_db(self.peer_logits):
+            out.append(f"{self.model}: edgeai's logits are further from the float model's than onnxruntime's")
+        if self.worse_than_peer_p() < 0.05:
+            out.append(f"{self.model}: edgeai is right less often than onnxruntime (McNemar p < 0.05)")
+        return out
+
+
+def ort_logits(model: Path, x: NDArray[np.float32]) -> NDArray[np.float32]:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    right = sum(int(np.argmax(sess.run(None, {name: xi[None]})[0]) == yi) for xi, yi in zip(x, y, strict=True))
-    return right / len(y)
+    return np.concatenate([sess.run(None, {name: xi[None]})[0].reshape(1, -1) for xi in x]).astype(np.float32)
 
 
-def ort_quantized(model: Path, calib: np.ndarray, out: Path) -> Path:
+def ort_quantized(model: Path, calib: NDArray[np.float32], out: Path) -> Path:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
@@ -52,16 +102,24 @@ def ort_quantized(model: Path, calib: np.ndarray, out: Path) -> Path:
     return out
 
 
-def edgeai_accuracy(model: Path, calib: Path, x_path: Path, y: np.ndarray, method: str) -> float:
+def edgeai_logits(model: Path, calib: Path, x_path: Path, method: str) -> NDArray[np.float32]:
     compiled, graph = compile_onnx(model, calib, method)
     blob = compiled.blob
     t_in, t_out = blob.tensors[blob.inputs[0]], blob.tensors[blob.outputs[0]]
     ref = Interpreter(blob)
-    right = 0
-    for (xs,), yi in zip(load_samples(x_path, graph), y, strict=True):
-        (q,) = ref.run([quantize_input(xs, t_in)])
-        right += int(np.argmax(dequantize(q, t_out)) == yi)
-    return right / len(y)
+    samples = load_samples(x_path, graph)
+    rows = [dequantize(ref.run([quantize_input(xs, t_in)])[0], t_out).reshape(-1) for (xs,) in samples]
+    return np.stack(rows).astype(np.float32)
+
+
+def compare(model: Path, calib: Path, x_path: Path, labels: NDArray[np.int64]) -> Comparison:
+    """edgeai's int8 model (each calibration method) and onnxruntime's (QDQ, per channel, minmax) on the same
+    calibration samples, against the float model."""
+    x = np.load(x_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        peer = ort_logits(ort_quantized(model, np.load(calib), Path(tmp) / "q.onnx"), x)
+    ours = {m: edgeai_logits(model, calib, x_path, m) for m in METHODS}
+    return Comparison(model.name, labels, ort_logits(model, x), peer, ours)
 
 
 def main() -> int:
@@ -74,24 +132,30 @@ def main() -> int:
     ap.add_argument("--labels", type=Path, default=d / "test_y.npy")
     args = ap.parse_args()
     models = args.model or [d / "digits_small.onnx", d / "digits_large.onnx"]
-    x, y = np.load(args.eval), np.load(args.labels)
-    calib = np.load(args.calib)
-    print(f"calibration samples: {len(calib)}, evaluation samples: {len(y)}")
-    print(
-        "| model | float | onnxruntime int8 (QDQ, per channel, minmax) | "
-        + " | ".join(f"edgeai {m}" for m in METHODS)
-        + " |"
-    )
+    y = np.load(args.labels)
+    print(f"calibration samples: {len(np.load(args.calib))}, evaluation samples: {len(y)}")
+    print()
+    print("accuracy")
+    ours = " | ".join(f"edgeai {m}" for m in METHODS)
+    print(f"| model | float | onnxruntime int8 (QDQ, per channel, minmax) | {ours} |")
     print("|---|---|---|" + "---|" * len(METHODS))
-    worse = False
-    for model in models:
-        with tempfile.TemporaryDirectory() as tmp:
-            peer = ort_accuracy(ort_quantized(model, calib, Path(tmp) / "q.onnx"), x, y)
-        ours = [edgeai_accuracy(model, args.calib, args.eval, y, m) for m in METHODS]
-        worse |= ours[0] < peer
-        cells = " | ".join(f"{100 * a:.2f} %" for a in ours)
-        print(f"| {model.name} | {100 * ort_accuracy(model, x, y):.2f} % | {100 * peer:.2f} % | {cells} |")
-    return 1 if worse else 0
+    results = [compare(m, args.calib, args.eval, y) for m in models]
+    for c in results:
+        cells = " | ".join(f"{100 * c.accuracy(c.ours_logits[m]):.2f} %" for m in METHODS)
+        fl, peer = c.accuracy(c.float_logits), c.accuracy(c.peer_logits)
+        print(f"| {c.model} | {100 * fl:.2f} % | {100 * peer:.2f} % | {cells} |")
+    print()
+    print("fidelity to the float model: top-1 answers kept, SQNR of the logits")
+    print(f"| model | onnxruntime int8 | {ours} | McNemar p (edgeai minmax worse) |")
+    print("|---|---|" + "---|" * len(METHODS) + "---|")
+    for c in results:
+        every = (c.peer_logits, *c.ours_logits.values())
+        kept = [f"{100 * c.agreement(v):.2f} %, {c.sqnr_db(v):.1f} dB" for v in every]
+        print(f"| {c.model} | " + " | ".join(kept) + f" | {c.worse_than_peer_p():.3f} |")
+    problems = [p for c in results for p in c.problems()]
+    for p in problems:
+        print(f"worse than onnxruntime: {p}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
