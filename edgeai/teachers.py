@@ -11,7 +11,10 @@ Three kinds, all behind one protocol (``labels``, ``name``, ``predict_proba(inpu
   (:func:`export_minilm_onnx`, cached under ``~/.cache/edgeai/minilm``) and run by onnxruntime.
 - :class:`OpenAITeacher`: an OpenAI-compatible chat-completions server on this machine (llama.cpp,
   vLLM, Ollama...). Endpoints that are not loopback are refused before any connection unless
-  ``allow_remote`` is set.
+  ``allow_remote`` is set. Loopback means 127.0.0.1 (any 127.x.y.z in four decimal numbers), [::1],
+  [::ffff:127.x.y.z], or ``localhost``, looked up once; requests then go to exactly the addresses
+  that were checked, never to a name (so ``localhost.``, which the resolver sends to DNS, and
+  shorthands like ``127.1`` are refused: see :func:`check_endpoint`).
 
 :func:`load_teacher` turns a command-line spec into one of them.
 """
@@ -26,6 +29,7 @@ import math
 import os
 import re
 import socket
+import ssl
 import struct
 import urllib.error
 import urllib.parse
@@ -664,37 +668,160 @@ def _is_loopback(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_loopback
 
 
-def check_endpoint(url: str, allow_remote: bool = False) -> urllib.parse.SplitResult:
-    """Parse an http(s) URL and refuse it, before any connection, unless its host is this machine
-    (127.0.0.0/8, ::1, or "localhost" resolving only to those) or ``allow_remote`` is set. Names
-    other than localhost are not looked up."""
+@dataclass(frozen=True)
+class Endpoint:
+    """A teacher server's URL as :func:`check_endpoint` accepted it.
+
+    ``addresses`` are the loopback IPs that requests go to, in order, fixed at the check: a name is
+    never looked up again. They are empty only for a server on another machine (``allow_remote``),
+    which is reached by name as any URL is. ``host`` goes in the Host header (and is the name TLS
+    checks the certificate against): ``localhost``, or the address connected to."""
+
+    url: str
+    parts: urllib.parse.SplitResult
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+
+_URL_CHARS = re.compile(r"[!-~]+")  # printable ASCII: no spaces, control or non-ASCII characters
+_NETLOC = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::[0-9]*)?")
+_IPV4_SHORTHAND = re.compile(r"[0-9A-Fa-fXx.]+")  # 127.1, 0x7f.1, 2130706433, 0177.0.0.1: what inet_aton reads
+_REMOTE_HINT = "a teacher on another machine needs --allow-remote"
+
+
+def _show(url: str) -> str:
+    """``url`` fit for a one-line message: escaped when it holds spaces, control or non-ASCII characters."""
+    return url if _URL_CHARS.fullmatch(url) else ascii(url)
+
+
+def _not_here(url: str, why: str) -> EdgeAIError:
+    return EdgeAIError(f"{url} is not on this machine: {why}; {_REMOTE_HINT}")
+
+
+def _split_url(url: str) -> tuple[urllib.parse.SplitResult, int]:
+    """The parts and port of a teacher URL, whatever its host: http(s), a host, a port in 1..65535,
+    and no query or fragment (the request path is the URL's path + /chat/completions)."""
+    shown = _show(url)
     try:
         parts = urllib.parse.urlsplit(url)
-        _ = parts.port  # raises on a malformed port
+        port = parts.port  # raises on a malformed or out-of-range port
     except ValueError as e:
-        raise EdgeAIError(f"{url}: not a valid URL ({e})") from None
+        raise EdgeAIError(f"{shown}: not a valid URL ({e})") from None
     if parts.scheme not in ("http", "https"):
-        raise EdgeAIError(f"{url}: the teacher server must be an http:// or https:// URL")
-    host = parts.hostname
-    if not host:
-        raise EdgeAIError(f"{url}: no host in the URL")
-    if allow_remote:
-        return parts
-    local = False
+        raise EdgeAIError(f"{shown}: the teacher server must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise EdgeAIError(f"{shown}: no host in the URL")
+    if port == 0:
+        raise EdgeAIError(f"{shown}: port 0 is no server's port; write the port the server listens on")
+    if "?" in url or "#" in url:
+        raise EdgeAIError(f"{shown}: a teacher URL is the server's base path, as in http://127.0.0.1:8080/v1, "
+                          "with no '?' or '#'")  # fmt: skip
+    return parts, port or (443 if parts.scheme == "https" else 80)
+
+
+def _resolve_localhost(url: str, port: int) -> tuple[str, ...]:
+    """The addresses of ``localhost``, looked up once; every one must be loopback."""
     try:
-        local = _is_loopback(ipaddress.ip_address(host))
+        infos = socket.getaddrinfo("localhost", port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise _not_here(url, f"localhost does not resolve ({e}); write 127.0.0.1") from None
+    addresses: list[str] = []
+    for info in infos:
+        text = str(info[4][0]).split("%")[0]
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            raise _not_here(url, f"localhost resolves to {text!r}, not an address") from None
+        if not _is_loopback(ip):
+            raise _not_here(url, f"localhost resolves to {ip}, which is not a loopback address (see /etc/hosts)")
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        address = str(mapped if mapped is not None else ip)
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise _not_here(url, "localhost resolves to no address; write 127.0.0.1")
+    return tuple(addresses)
+
+
+def _loopback(url: str, parts: urllib.parse.SplitResult, port: int) -> tuple[str, tuple[str, ...]]:
+    """(Host header, addresses to connect to) for a URL whose host is this machine, or an error
+    naming why it is not. Accepted: an IPv4 address in 127.0.0.0/8 written as four decimal numbers,
+    [::1], [::ffff:127.x.y.z] (connected to as 127.x.y.z), and the name localhost in any case, looked
+    up here, once. Everything else is refused, among it what the C resolver would also read as
+    loopback (127.1, 0x7f.1, 2130706433, 0177.0.0.1) and ``localhost.``, which goes to DNS."""
+    if not _URL_CHARS.fullmatch(url):
+        raise EdgeAIError(f"{url!a}: the URL holds spaces, control or non-ASCII characters; "
+                          f"write the server as http://127.0.0.1:PORT/v1 ({_REMOTE_HINT})")  # fmt: skip
+    netloc = parts.netloc
+    if "@" in netloc:
+        raise EdgeAIError(f"{url}: a user name before '@' in the URL is refused (it hides which machine is meant); "
+                          "write the server as http://127.0.0.1:PORT/v1")  # fmt: skip
+    if "%" in netloc:
+        raise EdgeAIError(f"{url}: percent-escapes and IPv6 zone ids ('%') are refused in the host; "
+                          "write 127.0.0.1, [::1] or localhost")  # fmt: skip
+    m = _NETLOC.fullmatch(netloc)
+    if m is None:
+        raise EdgeAIError(f"{url}: cannot read the host and port; write http://127.0.0.1:PORT/v1 "
+                          "(an IPv6 address goes in brackets: http://[::1]:PORT/v1)")  # fmt: skip
+    if m["ipv6"] is not None:
+        try:
+            ip6 = ipaddress.IPv6Address(m["ipv6"])
+        except ValueError:
+            raise EdgeAIError(f"{url}: [{m['ipv6']}] is not an IPv6 address") from None
+        if not _is_loopback(ip6):
+            raise _not_here(url, f"{ip6} is not a loopback address")
+        address = str(ip6.ipv4_mapped or ip6)  # ::ffff:127.0.0.1 is reached as 127.0.0.1
+        return address, (address,)
+    name = m["name"]
+    if name.lower() == "localhost":
+        return "localhost", _resolve_localhost(url, port)
+    if name.lower() == "localhost.":
+        raise EdgeAIError(f"{url}: 'localhost.' with a final dot is looked up in DNS, not in /etc/hosts, so it may "
+                          f"be another machine; write localhost or 127.0.0.1 ({_REMOTE_HINT})")  # fmt: skip
+    try:
+        ip4 = ipaddress.IPv4Address(name)  # four decimal numbers, no leading zeros
     except ValueError:
-        if host.rstrip(".") == "localhost":
+        if _IPV4_SHORTHAND.fullmatch(name):
             try:
-                infos = socket.getaddrinfo("localhost", parts.port or 80, proto=socket.IPPROTO_TCP)
+                read = ipaddress.IPv4Address(socket.inet_aton(name))  # parses only, looks nothing up
             except OSError:
-                infos = []
-            addrs = {str(info[4][0]).split("%")[0] for info in infos}
-            local = bool(addrs) and all(_is_loopback(ipaddress.ip_address(a)) for a in addrs)
-    if not local:
-        raise EdgeAIError(f"{url} is not on this machine: edgeai sends data only to your own machine; "
-                          "pass --allow-remote to send it there")  # fmt: skip
-    return parts
+                pass
+            else:
+                if read.is_loopback:
+                    raise EdgeAIError(f"{url}: write the address {name} as {read}; edgeai reads an address only "
+                                      "as four decimal numbers")  # fmt: skip
+                raise _not_here(url, f"{name} is the address {read}, not a loopback address") from None
+        raise _not_here(url, f"{name} is not 127.0.0.1, [::1] or localhost, and no other name is looked up") from None
+    if not ip4.is_loopback:
+        hint = " (the address a server listens on for all; connect to 127.0.0.1)" if ip4.is_unspecified else ""
+        raise _not_here(url, f"{ip4} is not a loopback address{hint}")
+    return str(ip4), (str(ip4),)
+
+
+def check_endpoint(url: str, allow_remote: bool = False) -> Endpoint:
+    """Check a teacher server's URL before any connection: http or https, a port in 1..65535, no
+    query or fragment. Unless ``allow_remote`` is set its host must be this machine, written as
+
+    - an IPv4 address in 127.0.0.0/8 as four decimal numbers (127.0.0.1),
+    - [::1], or [::ffff:127.x.y.z] (connected to as 127.x.y.z),
+    - ``localhost`` in any case, looked up here, once; every address it resolves to must be loopback.
+
+    Anything else is refused with a one-line :class:`EdgeAIError`, and no other name is looked up:
+    ``localhost.`` (the resolver sends a name with a final dot to DNS), shorthands that the C
+    resolver reads as loopback (127.1, 0x7f.1, 2130706433, 0177.0.0.1), other names (even
+    ``foo.localhost``), user names before '@', percent-escapes, IPv6 zone ids, whitespace, control
+    and non-ASCII characters. The result holds the addresses requests go to; a name is never
+    looked up again. With ``allow_remote``, a host that is not one of these spellings is reached by
+    name through urllib, as any URL (``addresses`` is empty)."""
+    parts, port = _split_url(url)
+    try:
+        host, addresses = _loopback(url, parts, port)
+    except EdgeAIError:
+        if not allow_remote:
+            raise
+        return Endpoint(url, parts, parts.hostname or "", port, ())
+    return Endpoint(url, parts, host, port, addresses)
 
 
 def check_endpoint_is_local(url: str) -> bool:
@@ -706,11 +833,32 @@ def check_endpoint_is_local(url: str) -> bool:
     return True
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A local server must not bounce the data elsewhere: redirects become errors."""
+class _LoopbackConnection(http.client.HTTPConnection):
+    """HTTP or HTTPS to the addresses :func:`check_endpoint` fixed, tried in order: no name is looked up
+    again, no proxy from the environment is used and redirects are not followed. The Host header, and
+    the server name TLS checks, is the host as checked (localhost or the address)."""
 
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
-        return None
+    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
+        super().__init__(endpoint.host, endpoint.port, timeout=timeout)
+        self.addresses = endpoint.addresses
+        self.tls = ssl.create_default_context() if endpoint.parts.scheme == "https" else None
+        if self.tls is not None:
+            self.default_port = 443  # for the Host header
+
+    def connect(self) -> None:
+        error: OSError = OSError(f"no address for {self.host}")
+        for address in self.addresses:
+            sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect((address, self.port))  # a numeric address: nothing is looked up
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.sock = sock if self.tls is None else self.tls.wrap_socket(sock, server_hostname=self.host)
+                return
+            except OSError as e:
+                sock.close()
+                error = e
+        raise error
 
 
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
@@ -744,7 +892,7 @@ class OpenAITeacher:
     def __init__(self, base_url: str, model: str, labels: Sequence[str], allow_remote: bool = False,
                  timeout: float = DEFAULT_TIMEOUT_S, api_key: str | None = None,
                  instructions: str | None = None) -> None:  # fmt: skip
-        parts = check_endpoint(base_url, allow_remote)
+        self.endpoint = check_endpoint(base_url, allow_remote)
         self.labels = _labels_or_error(labels, base_url)
         if not model:
             raise EdgeAIError(f"{base_url}: name the model the server should run")
@@ -752,15 +900,15 @@ class OpenAITeacher:
             raise EdgeAIError(f"the timeout must be positive, not {timeout}")
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
+        self._path = self.endpoint.parts.path.rstrip("/") + "/chat/completions"
         self.timeout = timeout
         self.api_key = api_key
         self.instructions = instructions
-        self.name = f"{model}@{parts.netloc}"
+        self.name = f"{model}@{self.endpoint.parts.netloc}"
         self.unparsed = 0
-        local = not allow_remote or check_endpoint_is_local(base_url)
-        # a local server: no proxies from the environment, no redirects
-        self._opener = (urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect()) if local
-                        else urllib.request.build_opener())  # fmt: skip
+        # a server on this machine is reached through _LoopbackConnection; another machine (allow_remote)
+        # by name, through the environment's proxies, as any URL
+        self._opener = urllib.request.build_opener()
 
     def prompt(self, text: str) -> list[dict[str, str]]:
         choices = ", ".join(self.labels)
@@ -776,10 +924,45 @@ class OpenAITeacher:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url, data=body.encode(), headers=headers, method="POST")
+        post = self._post_local if self.endpoint.addresses else self._post
+        raw = post(body.encode(), headers)
+        if len(raw) > MAX_REPLY_BYTES:
+            raise EdgeAIError(f"{self.url}: the reply is larger than {MAX_REPLY_BYTES} bytes")
+        try:
+            content = json.loads(raw)["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise EdgeAIError(f"{self.url}: the reply is not an OpenAI chat completion") from None
+        return content if isinstance(content, str) else ""
+
+    def _post_local(self, body: bytes, headers: dict[str, str]) -> bytes:
+        """POST to the loopback addresses the check fixed (the reply, at most MAX_REPLY_BYTES + 1 bytes)."""
+        conn = _LoopbackConnection(self.endpoint, self.timeout)
+        try:
+            try:
+                conn.connect()
+            except OSError as e:
+                raise EdgeAIError(f"{self.url}: cannot reach the teacher server ({e}); is it running?") from None
+            try:
+                conn.request("POST", self._path, body=body, headers=headers)
+                resp = conn.getresponse()
+                if 300 <= resp.status < 400:
+                    raise EdgeAIError(f"{self.url}: the server redirects (HTTP {resp.status}); edgeai does not follow")
+                if not 200 <= resp.status < 300:
+                    detail = " ".join(resp.read(300).decode("utf-8", "replace").split())
+                    raise EdgeAIError(f"{self.url}: the server answered HTTP {resp.status} {detail}".rstrip())
+                return resp.read(MAX_REPLY_BYTES + 1)
+            except (OSError, http.client.HTTPException) as e:
+                raise EdgeAIError(f"{self.url}: no answer within {self.timeout:g} s ({e})") from None
+        finally:
+            conn.close()
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> bytes:
+        """POST to a server on another machine (allow_remote), by name, through urllib."""
+        req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
             with self._opener.open(req, timeout=self.timeout) as resp:
-                raw = resp.read(MAX_REPLY_BYTES + 1)
+                raw: bytes = resp.read(MAX_REPLY_BYTES + 1)
+                return raw
         except urllib.error.HTTPError as e:
             if 300 <= e.code < 400:
                 raise EdgeAIError(f"{self.url}: the server redirects (HTTP {e.code}); edgeai does not follow") from None
@@ -789,13 +972,6 @@ class OpenAITeacher:
             raise EdgeAIError(f"{self.url}: cannot reach the teacher server ({e.reason}); is it running?") from None
         except (OSError, http.client.HTTPException) as e:
             raise EdgeAIError(f"{self.url}: no answer within {self.timeout:g} s ({e})") from None
-        if len(raw) > MAX_REPLY_BYTES:
-            raise EdgeAIError(f"{self.url}: the reply is larger than {MAX_REPLY_BYTES} bytes")
-        try:
-            content = json.loads(raw)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise EdgeAIError(f"{self.url}: the reply is not an OpenAI chat completion") from None
-        return content if isinstance(content, str) else ""
 
     def predict_proba(self, inputs: Sequence[Any]) -> F32:
         out = np.zeros((len(inputs), len(self.labels)), np.float32)
@@ -823,8 +999,8 @@ def load_teacher(spec: str, labels: Sequence[str] | None = None, allow_remote: b
         base, sep, model = spec.partition("#")
         if not sep or not model:
             raise EdgeAIError(f"{spec}: give the model after '#', as in http://127.0.0.1:8080/v1#model-name")
-        check_endpoint(base, allow_remote)
         if labels is None:
+            check_endpoint(base, allow_remote)  # a refused endpoint is the first thing to say
             raise EdgeAIError(f"{spec}: a chat-server teacher needs the list of labels")
         return OpenAITeacher(base, model, labels, allow_remote=allow_remote)
     if spec.startswith("minilm:"):
