@@ -1,8 +1,11 @@
 # edgeai: top-level tasks. `make test` is what CI runs (after .ci/run installs what it needs).
 PYTHON ?= python3
-FUZZ_ITERATIONS ?= 200000
+FUZZ_SECONDS ?= 900
+FUZZ_RUNS ?= 1000000
+FUZZ_SMOKE_SECONDS ?= 15
 
-.PHONY: all firmware firmware-rv32 firmware-test esp-idf-check lint pytest test fuzz bench clean
+.PHONY: all firmware firmware-rv32 firmware-test esp-idf-check lint pytest test fuzz fuzz-smoke bench \
+        clean
 
 all: firmware
 
@@ -32,12 +35,20 @@ pytest: firmware
 	$(MAKE) -C firmware SAN=1 tools
 	$(PYTHON) -m pytest -q
 
-test: firmware-test esp-idf-check lint pytest
+test: firmware-test fuzz-smoke esp-idf-check lint pytest
 
-# Long fuzzing of the blob loader (sanitized build) on the four MLPerf Tiny models.
+# Coverage-guided fuzzing (libFuzzer, ASan + UBSan; firmware/tests/fuzz/README.md) of the loader
+# and interpreter, the frame receiver and the protocol server, one after another: each for
+# FUZZ_RUNS executions or FUZZ_SECONDS, whichever comes first. The loader's seeds include the
+# four MLPerf Tiny models when ../shared has them. The corpus grows in build/fuzz/corpus.
 fuzz:
-	$(MAKE) -C firmware SAN=1 tools
-	$(PYTHON) benchmarks/fuzz_loader.py --iterations $(FUZZ_ITERATIONS)
+	$(PYTHON) benchmarks/fuzz_loader.py --write-seeds build/fuzz/mlperf
+	$(MAKE) -C firmware fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+		FUZZ_SEEDS_EXTRA=$(CURDIR)/build/fuzz/mlperf
+
+# CI's short run of each fuzz target from its seeds (FUZZ_SMOKE_SECONDS each).
+fuzz-smoke:
+	$(MAKE) -C firmware fuzz-smoke FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
 bench:
 	$(PYTHON) benchmarks/models.py

@@ -202,25 +202,23 @@ class Device:
 
     def upload(self, blob: bytes, progress: Callable[[int, int], None] | None = None) -> DeviceInfo:
         """Write ``blob`` to the inactive slot and switch to it; the old model stays active until
-        the new one has been checked on the board."""
+        the new one has been checked on the board. The chunks shrink on a noisy line and grow
+        back when it clears (Link.send_chunks); ``progress(done, total)`` follows them."""
         misfit = self.misfits(blob)  # refuses a corrupt blob before touching the board
         if misfit:
             raise EdgeAIError(misfit[0])
         crc = zlib.crc32(blob) & 0xFFFFFFFF
         t = self.timing
         self.link.request(CMD_UPLOAD_BEGIN, struct.pack("<II", len(blob), crc), work=t.erase_seconds(len(blob)))
-        chunk = self.upload_chunk_bytes()
-        for off in range(0, len(blob), chunk):
-            data = blob[off : off + chunk]
-            self.link.request(CMD_UPLOAD_CHUNK, struct.pack("<I", off) + data, work=t.program_seconds(len(data)))
-            if progress is not None:
-                progress(min(off + chunk, len(blob)), len(blob))
+        self.link.send_chunks(CMD_UPLOAD_CHUNK, blob, lambda off: struct.pack("<I", off), self.upload_chunk_bytes(),
+                              work=t.program_seconds, progress=progress)  # fmt: skip
         self.link.request(CMD_UPLOAD_COMMIT, work=self._commit_work(len(blob)))
         return self.hello()
 
     def upload_chunk_bytes(self) -> int:
-        """Bytes of blob per UPLOAD_CHUNK: a frame, or less when the board's receive buffer must
-        hold the chunk and all its retries (Link.payload_for)."""
+        """The most bytes of blob per UPLOAD_CHUNK: a frame, or less when the board's receive
+        buffer must hold the chunk and all its retries (Link.payload_for). Uploads start there
+        and send less on a noisy line."""
         return self.link.payload_for(UPLOAD_HEADER, self.info.max_payload)
 
     def upload_timeouts(self, nbytes: int) -> tuple[float, float, float]:

@@ -18,3 +18,7 @@ class ModelFormatError(EdgeAIError):
 
 class UnsupportedModelError(EdgeAIError):
     """A well-formed model that edgeai cannot run (operators, types, shapes)."""
+
+
+class FlashInUseError(EdgeAIError):
+    """An emulated board's flash file that another board (or a writer) holds locked."""

@@ -18,22 +18,34 @@ from typing import Protocol
 
 from .errors import EdgeAIError
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MAX_PAYLOAD = 4096
 HEADER_BYTES = 6
 CRC_BYTES = 4
 MAX_FRAME = HEADER_BYTES + MAX_PAYLOAD + CRC_BYTES
 MAX_WIRE = 4200
+KIND_ACCEPTED = 0x7E  # board to host: the request's work has begun (payload: u8 the request's kind)
 KIND_LOG = 0x7F
 RESPONSE_BIT = 0x80
 
 # Timeouts and retries (seconds unless named otherwise). A request waits
-# BASE_TIMEOUT + wire bytes / (baud / 10) * SLACK + the command's own work allowance.
+# BASE_TIMEOUT + wire bytes / (baud / 10) * SLACK + the command's own work allowance; one the
+# board acknowledges (ACCEPTED) waits that long only once acknowledged, and before that only the
+# round trip (the same without the work), so a lost request is retried within a round trip.
 BASE_TIMEOUT = 0.5
 SLACK = 2.0
 RETRIES = 4
 READ_POLL = 0.02  # how long one transport read may block
 RETRY_PREFIX = b"\0"  # written before a retry: ends whatever partial frame the board holds
+
+# Chunked transfers (uploads) adapt the data bytes per request to the line, as TCP's window or
+# XMODEM-1K's block does: each timeout halves the chunk, GROW_AFTER chunks in a row answered
+# without one double it; between MIN_CHUNK and the most a frame and the board's receive buffer
+# allow (Link.payload_for). A chunk above MIN_CHUNK gets CHUNK_RETRIES retries and is then sent
+# again, smaller; one of MIN_CHUNK bytes or less gets all of the link's.
+MIN_CHUNK = 64
+CHUNK_RETRIES = 1
+GROW_AFTER = 8
 
 CMD_HELLO = 0x01
 CMD_UPLOAD_BEGIN = 0x02
@@ -45,6 +57,9 @@ CMD_INVOKE = 0x07
 CMD_TIME_LAYERS = 0x08
 CMD_RESET = 0x09
 CMD_WRITE_TEXT = 0x0A
+# The commands whose work may take long: the board sends ACCEPTED once it has checked one, before
+# the work (an erase, a read-back, an inference). Every other command is answered at once.
+ACKED_COMMANDS = frozenset({CMD_UPLOAD_BEGIN, CMD_UPLOAD_COMMIT, CMD_INVOKE, CMD_TIME_LAYERS})
 
 STATUS_NAMES = {
     0: "OK",
@@ -257,6 +272,13 @@ class LinkStats:
     bytes_sent: int = 0
     bytes_received: int = 0
     max_in_flight: int = 0  # the most bytes of requests ever counted in flight
+    accepted: int = 0  # requests the board acknowledged (ACCEPTED) before their work
+    unaccepted: int = 0  # short waits that ended with neither ACCEPTED nor an answer: retried early
+    chunk_shrinks: int = 0  # chunked transfers: times timeouts shrank the chunk (each one halves it)
+    chunk_grows: int = 0  # ... times GROW_AFTER clean chunks doubled it
+    chunks_resent: int = 0  # ... chunks given up after their tries and sent again, smaller
+    chunk_bytes: int = 0  # ... the chunk size in use at the end of the last transfer
+    chunk_min: int = 0  # ... the smallest chunk size any transfer used (0: none yet)
 
 
 @dataclass
@@ -298,6 +320,7 @@ class Link:
         self._seq = 0
         self._copies: list[_Copy] = []
         self._received = 0
+        self.last_timeouts = 0  # the timeouts the last request met (each one a retry, or its end)
 
     def _next_seq(self) -> int:
         self._seq = self._seq % 0xFFFF + 1
@@ -397,10 +420,17 @@ class Link:
                 return
             self._pump()
 
-    def request(self, command: int, payload: bytes = b"", *, work: float = 0.0,
-                expect_bytes: int = 0, check: bool = True) -> Frame:  # fmt: skip
+    def request(self, command: int, payload: bytes = b"", *, work: float = 0.0, expect_bytes: int = 0,
+                check: bool = True, retries: int | None = None) -> Frame:  # fmt: skip
         """Send a request and return its response frame. ``work`` adds seconds the board needs
-        to act; ``expect_bytes`` is the size of the answer's payload, for the timeout."""
+        to act; ``expect_bytes`` is the size of the answer's payload, for the timeout;
+        ``retries`` overrides the link's count for this request.
+
+        A command in ACKED_COMMANDS is acknowledged (ACCEPTED) by the board before its work:
+        until then the host waits only the round trip, and retries when it passes, so a lost
+        request costs a round trip, not the work allowance. Once acknowledged, the request has
+        its whole allowance. As an ACCEPTED can be lost too while the board works, the last try
+        waits until the whole allowance has passed since the first write."""
         seq = self._next_seq()
         wire = encode_frame(Frame(command, 0, seq, payload))
         name = COMMAND_NAMES.get(command, hex(command))
@@ -409,36 +439,102 @@ class Link:
                 f"a {name} request takes {len(wire):,} bytes on the wire; the board keeps only "
                 f"{self.window:,} while busy: send less per request"
             )
+        tries = (self.retries if retries is None else retries) + 1
         timeout = self.timeout_for(len(wire) + expect_bytes + 32, work)
+        acked = command in ACKED_COMMANDS
+        quick = self.timeout_for(len(wire) + wire_bytes(1) + 32) if acked else timeout
+        accepted = False
+        first_write = 0.0
         self._received = 0
-        for attempt in range(self.retries + 1):
+        self.last_timeouts = 0
+        for attempt in range(tries):
             if attempt == 0:
                 self._make_room(len(wire))
                 self._send(wire, seq)
                 self.stats.requests += 1
+                first_write = time.monotonic()
             elif self._fits(len(RETRY_PREFIX) + len(wire)):
                 self.stats.retries += 1
                 self.stats.requests += 1
                 self._send(RETRY_PREFIX + wire, seq)
             else:
                 self.stats.held += 1  # the board may still hold every earlier copy: wait instead
-            deadline = time.monotonic() + timeout
+            now = time.monotonic()
+            if accepted or not acked:
+                deadline = now + timeout
+            elif attempt == tries - 1:
+                deadline = max(now + quick, first_write + timeout)
+            else:
+                deadline = now + quick
             while time.monotonic() < deadline:
                 for frame in self._pump():
-                    if frame.kind == command | RESPONSE_BIT and frame.seq == seq:
+                    if frame.seq != seq:
+                        continue
+                    if frame.kind == KIND_ACCEPTED:
+                        if not accepted:
+                            self.stats.accepted += 1
+                            accepted = True
+                        deadline = max(deadline, time.monotonic() + timeout)
+                    elif frame.kind == command | RESPONSE_BIT:
                         self._answered(seq, len(wire))
                         if check and frame.status != 0:
                             raise DeviceError(command, frame.status, frame.payload)
                         return frame
+            self.last_timeouts += 1
+            if acked and not accepted:
+                self.stats.unaccepted += 1
         self._copies.clear()  # every copy has had the whole allowance, several times: gone
         if self._received and not self.valid_frames:
             raise NotEdgeAIError(
                 "the device answers, but not with edgeai frames: is the edgeai firmware running on it?"
             )
         raise DeviceTimeout(
-            f"no answer from the board after {self.retries + 1} tries of {timeout:.1f} s: "
-            "check the port and that the board runs edgeai firmware"
+            f"no answer from the board to {name} after {tries} tries in "
+            f"{time.monotonic() - first_write:.1f} s: check the port and that the board runs edgeai firmware"
         )
+
+    def send_chunks(self, command: int, data: bytes, header: Callable[[int], bytes], largest: int, *,
+                    work: Callable[[int], float] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> None:  # fmt: skip
+        """Send ``data`` as requests of ``command``, each ``header(offset)`` and then the chunk
+        at that offset (the command must be idempotent: a chunk may arrive more than once).
+        The chunk adapts to the line (MIN_CHUNK, CHUNK_RETRIES, GROW_AFTER), from ``largest``
+        data bytes down; ``work(n)`` is the board's allowance for a chunk of ``n`` bytes; the
+        stats show the adaptation. Raises DeviceTimeout once a chunk of the smallest size has
+        failed all of the link's tries."""
+        smallest = max(1, min(MIN_CHUNK, largest))
+        size = largest
+        clean = 0
+        self.stats.chunk_min = min(self.stats.chunk_min or size, size)
+        off = 0
+        while off < len(data):
+            chunk = data[off : off + size]
+            last = len(chunk) <= smallest
+            try:
+                self.request(command, header(off) + chunk, work=work(len(chunk)) if work else 0.0,
+                             retries=None if last else min(CHUNK_RETRIES, self.retries))  # fmt: skip
+            except DeviceTimeout:
+                if last:
+                    raise
+                self.stats.chunks_resent += 1
+            else:
+                off += len(chunk)
+                if progress is not None:
+                    progress(off, len(data))
+            if self.last_timeouts:
+                clean = 0
+                new = max(smallest, size >> self.last_timeouts)
+                if new < size:
+                    self.stats.chunk_shrinks += 1
+                    size = new
+            else:
+                clean += 1
+                if clean >= GROW_AFTER and size < largest:
+                    clean = 0
+                    size = min(largest, 2 * size)
+                    self.stats.chunk_grows += 1
+            self.stats.chunk_min = min(self.stats.chunk_min, size)
+            self.stats.chunk_bytes = size
 
     def _answered(self, seq: int, request_bytes: int) -> None:
         """The board has done the work of ``seq``: any copy of it still unanswered is answered

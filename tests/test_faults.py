@@ -15,6 +15,7 @@ from edgeai.boards import load_board
 from edgeai.compiler import compile_onnx
 from edgeai.device import Device
 from edgeai.link import Link, LinkError
+from edgeai.noisyline import ByteNoise
 from edgeai.ref import Interpreter
 from edgeai.transport import Simulator, open_port
 
@@ -25,29 +26,17 @@ FRAMES = 10_000
 
 
 class FaultyLine:
-    """Wraps a port: each byte, either way, is dropped, doubled or flipped with RATE/3 each."""
+    """Wraps a port: each byte, either way, is dropped, doubled or flipped with RATE/3 each
+    (edgeai.noisyline.ByteNoise; its NoisyRelay is the same noise as a line of its own)."""
 
     def __init__(self, port: Any, rng: random.Random) -> None:
         self.port = port
-        self.rng = rng
-        self.faults = 0
+        self._mangle = ByteNoise(rng, flip=RATE / 3, drop=RATE / 3, double=RATE / 3)
         self.pending = b""
 
-    def _mangle(self, data: bytes) -> bytes:
-        out = bytearray()
-        for b in data:
-            r = self.rng.random()
-            if r < RATE / 3:
-                self.faults += 1
-            elif r < 2 * RATE / 3:
-                out += bytes([b, b])
-                self.faults += 1
-            elif r < RATE:
-                out.append(b ^ self.rng.randrange(1, 256))
-                self.faults += 1
-            else:
-                out.append(b)
-        return bytes(out)
+    @property
+    def faults(self) -> int:
+        return self._mangle.faults
 
     def write(self, data: bytes) -> int:
         return int(self.port.write(self._mangle(data)) or 0)

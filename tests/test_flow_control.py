@@ -141,14 +141,17 @@ def test_retries_during_a_long_erase_stay_within_the_window(tmp_path: Path, kws:
 
 def test_a_host_ignoring_the_window_loses_data(tmp_path: Path, kws: bytes) -> None:
     """The negative control: on the same board, full 4 KiB chunks (a host that ignores HELLO's
-    receive buffer) are lost whole, and the upload fails; the board reports the drops."""
+    receive buffer, and keeps its chunk size) are lost whole, and the upload fails; the board
+    reports the drops."""
     sim, port = _sim(tmp_path, SimOptions(rx_bytes=RX_BYTES, erase_ms_per_sector=40))
     try:
         dev = Device(Link(port, baud=921600, retries=1, base_timeout=0.3), board=load_board("sim"))
         dev.link.window = None  # ignore it
         assert dev.link.payload_for(4, dev.info.max_payload) == 4092
+        dev.link.request(CMD_UPLOAD_BEGIN, struct.pack("<II", len(kws), zlib.crc32(kws)), work=1.0)
         with pytest.raises(DeviceTimeout):
-            dev.upload(kws)
+            for off in range(0, len(kws), 4092):
+                dev.link.request(CMD_UPLOAD_CHUNK, struct.pack("<I", off) + kws[off : off + 4092])
     finally:
         port.close()
         sim.stop()

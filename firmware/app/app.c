@@ -61,6 +61,7 @@ static eai_frame_rx g_rx;
 static uint8_t g_tx[EAI_FRAME_WIRE_MAX(EAI_FRAME_MAX_PAYLOAD)];
 static uint8_t g_resp[EAI_FRAME_MAX_PAYLOAD];
 static uint8_t g_log_tx[EAI_FRAME_WIRE_MAX(EAI_APP_LOG_MAX)];
+static uint8_t g_ack_tx[EAI_FRAME_WIRE_MAX(1u)];
 static uint8_t g_rx_chunk[512];
 
 typedef char check_wire_fits[EAI_FRAME_WIRE_MAX(EAI_FRAME_MAX_PAYLOAD) <= EAI_FRAME_MAX_WIRE + 1u ? 1 : -1];
@@ -136,6 +137,18 @@ void eai_app_log(uint8_t level, const char *msg)
     if (eai_frame_encode(EAI_KIND_LOG, level, 0, (const uint8_t *)msg, n, g_log_tx,
                          sizeof g_log_tx, &len) == EAI_LINK_OK)
         (void)eai_port_uart_write(g_log_tx, len);
+}
+
+/* Tell the host that request `f` has been received and checked and that its work begins
+ * (an ACCEPTED frame: docs/protocol.md). The host waits only a round trip for this, so a lost
+ * request costs a short wait, not the whole work allowance; after it, the work has its time. */
+static void accepted(const eai_frame *f)
+{
+    const uint8_t kind = f->kind;
+    size_t len;
+    if (eai_frame_encode(EAI_KIND_ACCEPTED, 0, f->seq, &kind, 1, g_ack_tx, sizeof g_ack_tx, &len) ==
+        EAI_LINK_OK)
+        (void)eai_port_uart_write(g_ack_tx, len);
 }
 
 /* ---- the slot table --------------------------------------------------------------------- */
@@ -378,6 +391,7 @@ static int cmd_upload_begin(const eai_frame *f)
         return EAI_ST_TOO_BIG; /* HELLO's slot size and map limit say by how much */
     slot = g.active_slot == 0 ? 1 : 0;
     g.uploading = 0;
+    accepted(f);
     erase = (size + SECTOR - 1u) / SECTOR * SECTOR;
     if (eai_port_flash_erase(slot_offset(slot), erase) != EAI_PORT_OK)
         return EAI_ST_FLASH;
@@ -413,6 +427,7 @@ static int cmd_upload_commit(const eai_frame *f, size_t *n)
         return EAI_ST_BAD_FRAME;
     if (!g.uploading)
         return EAI_ST_BAD_STATE;
+    accepted(f);
     memset(&m, 0, sizeof m);
     st = check_slot(g.upload_slot, g.upload_size, g.upload_crc, &m, &err);
     if (st == EAI_ST_LOAD_FAILED) {
@@ -562,6 +577,7 @@ static int cmd_invoke(const eai_frame *f, size_t *n)
     last = rd16(f->payload + 2);
     if (first > last || last > g.model.n_ops)
         return EAI_ST_BAD_RANGE;
+    accepted(f);
     i0 = eai_port_instret();
     c0 = eai_port_cycles();
     err = run_ops(first, last);
@@ -584,6 +600,7 @@ static int cmd_time_layers(const eai_frame *f, size_t *n)
         return EAI_ST_NO_MODEL;
     if (g.model.n_ops > MAX_TIMED_OPS)
         return EAI_ST_BAD_RANGE; /* the answer would not fit a frame; time ops with INVOKE */
+    accepted(f);
     wr16(g_resp, g.model.n_ops);
     for (i = 0; i < g.model.n_ops; i++) {
         const uint64_t i0 = eai_port_instret();
@@ -604,8 +621,8 @@ static void handle(const eai_frame *f)
 {
     size_t n = 0;
     int st, reset = 0;
-    if (f->kind >= EAI_KIND_LOG)
-        return; /* a log or a response (an echo?): not a request */
+    if (f->kind >= EAI_KIND_ACCEPTED)
+        return; /* an acceptance, a log or a response (an echo?): not a request */
     if (g.have_last && f->seq == g.last_seq && f->crc == g.last_crc) {
         (void)eai_port_uart_write(g_tx, g.tx_len); /* a retry: answer again, do not redo */
         return;

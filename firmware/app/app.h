@@ -18,7 +18,7 @@
 #define EAI_APP_VERSION "0.1.0" /* the firmware version HELLO reports */
 #endif
 
-#define EAI_APP_PROTOCOL_VERSION 3u
+#define EAI_APP_PROTOCOL_VERSION 4u
 #define EAI_APP_SLOT_TABLE_BYTES 4096u /* one slot-table sector (sectors 0 and 1) */
 #define EAI_APP_SLOT_TABLES 2u         /* slot-table sectors, written alternately */
 #define EAI_APP_RECORD_BYTES 32u       /* one slot-table record */

@@ -19,6 +19,7 @@
 /* The wire size of a frame with `payload` bytes, delimiter included, at worst. */
 #define EAI_FRAME_WIRE_MAX(payload) (EAI_COBS_ENCODED_MAX(EAI_FRAME_MIN_BYTES + (payload)) + 1u)
 
+#define EAI_KIND_ACCEPTED 0x7Eu /* board to host: a request's work has begun (protocol 4) */
 #define EAI_KIND_LOG 0x7Fu
 #define EAI_KIND_RESPONSE 0x80u
 

@@ -1,9 +1,10 @@
 /* Unit tests of the protocol server (app/) through its port seam: an in-memory NOR flash
  * (writes clear bits, erases set them) that can lose power at any flash operation, possibly
- * tearing it, and a UART that is a pair of buffers. The power-cut test commits 300 models
- * in a row and, before each successful commit, cuts the power at every flash operation of
- * the upload and commit in turn (whole or torn), reboots and checks that HELLO names a
- * valid model that is the previous or the new one. */
+ * tearing it, and a UART that is a pair of buffers (fake_port.c, shared with the fuzz target
+ * fuzz/fuzz_app.c). The power-cut test commits 300 models in a row and, before each
+ * successful commit, cuts the power at every flash operation of the upload and commit in
+ * turn (whole or torn), reboots and checks that HELLO names a valid model that is the
+ * previous or the new one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,109 +13,12 @@
 #include "blob_writer.h"
 #include "edgeai.h"
 #include "edgeai_port.h"
+#include "fake_port.h"
 #include "fixedpoint.h"
 #include "frame.h"
 #include "text.h"
 
-#define FLASH_BYTES (64u * 1024u)
-#define UNLIMITED 0x7FFFFFFFL
-
 #include "check.h"
-
-/* ---- the port ---------------------------------------------------------------------------- */
-
-static uint8_t g_flash[FLASH_BYTES];
-static long g_power = UNLIMITED; /* flash operations left before the power dies */
-static int g_torn;               /* the operation the power dies in does half its work */
-static long g_ops;               /* flash operations done (erase + write) */
-
-static uint8_t g_in[EAI_FRAME_MAX_WIRE + 16];
-static size_t g_in_len;
-static uint8_t g_out[1u << 16];
-static size_t g_out_len;
-
-size_t eai_port_uart_read(uint8_t *buf, size_t max, uint32_t timeout_ms)
-{
-    size_t n = g_in_len < max ? g_in_len : max;
-    (void)timeout_ms;
-    memcpy(buf, g_in, n);
-    memmove(g_in, g_in + n, g_in_len - n);
-    g_in_len -= n;
-    return n;
-}
-
-int eai_port_uart_write(const uint8_t *buf, size_t n)
-{
-    if (n > sizeof g_out - g_out_len)
-        return EAI_PORT_ERR_IO;
-    memcpy(g_out + g_out_len, buf, n);
-    g_out_len += n;
-    return EAI_PORT_OK;
-}
-
-uint32_t eai_port_flash_size(void) { return FLASH_BYTES; }
-
-static int in_flash(uint32_t off, size_t n) { return off <= FLASH_BYTES && n <= FLASH_BYTES - off; }
-
-/* 1 if the power is on for this operation; on the dying one, a torn op does half. */
-static int power(size_t *n)
-{
-    if (g_power <= 0)
-        return 0;
-    if (--g_power == 0) {
-        if (!g_torn)
-            return 0;
-        *n /= 2;
-    }
-    g_ops++;
-    return 1;
-}
-
-int eai_port_flash_read(uint32_t off, void *dst, size_t n)
-{
-    if (!in_flash(off, n))
-        return EAI_PORT_ERR_ARG;
-    memcpy(dst, g_flash + off, n);
-    return EAI_PORT_OK;
-}
-
-int eai_port_flash_write(uint32_t off, const void *src, size_t n)
-{
-    const uint8_t *s = (const uint8_t *)src;
-    size_t i;
-    if (!in_flash(off, n))
-        return EAI_PORT_ERR_ARG;
-    if (!power(&n))
-        return EAI_PORT_ERR_IO;
-    for (i = 0; i < n; i++)
-        g_flash[off + i] &= s[i]; /* NOR: a write only clears bits */
-    return g_power == 0 ? EAI_PORT_ERR_IO : EAI_PORT_OK;
-}
-
-int eai_port_flash_erase(uint32_t off, size_t n)
-{
-    if (!in_flash(off, n) || off % EAI_PORT_SECTOR_BYTES || n % EAI_PORT_SECTOR_BYTES)
-        return EAI_PORT_ERR_ARG;
-    if (!power(&n))
-        return EAI_PORT_ERR_IO;
-    memset(g_flash + off, 0xFF, n);
-    return g_power == 0 ? EAI_PORT_ERR_IO : EAI_PORT_OK;
-}
-
-const uint8_t *eai_port_flash_map(uint32_t off, size_t n)
-{
-    return in_flash(off, n) ? g_flash + off : NULL;
-}
-
-static uint64_t g_cycles, g_instret;
-uint64_t eai_port_cycles(void) { return g_cycles += 7u; }
-uint64_t eai_port_instret(void) { return g_instret += 5u; }
-
-const char *eai_port_board_name(void) { return "test"; }
-uint32_t eai_port_uart_rx_bytes(void) { return 8192u; }
-uint32_t eai_port_flash_map_bytes(void) { return UINT32_MAX; }
-static unsigned g_feeds;
-void eai_port_watchdog_feed(void) { g_feeds++; }
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
@@ -405,11 +309,80 @@ static void test_write_text(void)
     CHECK_EQ(write_text(0, "hi", 2, NULL), EAI_ST_BAD_RANGE);
 }
 
+/* The kinds of the frames the board sent for the last request, in order (at most max); an
+ * ACCEPTED frame must carry the request's seq and kind. */
+static size_t sent_kinds(uint8_t kind, uint8_t *kinds, size_t max)
+{
+    eai_frame_rx rx;
+    size_t i = 0, n = 0;
+    eai_frame_rx_init(&rx);
+    while (i < g_out_len) {
+        eai_frame f;
+        int got;
+        i += eai_frame_rx_feed(&rx, g_out + i, g_out_len - i, &f, &got);
+        if (!got)
+            continue;
+        if (f.kind == EAI_KIND_ACCEPTED)
+            CHECK(f.seq == g_seq && f.length == 1 && f.payload[0] == kind && f.status == 0);
+        if (n < max)
+            kinds[n++] = f.kind;
+    }
+    return n;
+}
+
+/* Protocol 4: a long request (UPLOAD_BEGIN, UPLOAD_COMMIT, INVOKE, TIME_LAYERS), once checked,
+ * is acknowledged by an ACCEPTED frame before its work and its response; one refused at once, a
+ * repeat answered from memory and every other command get only their response; the board
+ * ignores an ACCEPTED frame sent to it. */
+static void test_accepted(void)
+{
+    static uint8_t p[EAI_FRAME_MAX_PAYLOAD];
+    const uint8_t invoke[4] = {0, 0, 1, 0}, bad_invoke[4] = {0, 0, 2, 0};
+    const uint8_t v[2] = {EAI_APP_PROTOCOL_VERSION, 0};
+    const uint32_t len = build_model(9);
+    uint8_t k[4];
+    memset(g_flash, 0xFF, sizeof g_flash);
+    reboot();
+    CHECK_EQ(request(EAI_CMD_INVOKE, invoke, 4, NULL), EAI_ST_NO_MODEL);
+    CHECK_EQ(sent_kinds(EAI_CMD_INVOKE, k, 4), 1);
+
+    bw_put32(p, len);
+    bw_put32(p + 4, eai_crc32(0, g_blob, len));
+    CHECK_EQ(request(EAI_CMD_UPLOAD_BEGIN, p, 8, NULL), EAI_ST_OK);
+    CHECK_EQ(sent_kinds(EAI_CMD_UPLOAD_BEGIN, k, 4), 2);
+    CHECK(k[0] == EAI_KIND_ACCEPTED && k[1] == (EAI_CMD_UPLOAD_BEGIN | EAI_KIND_RESPONSE));
+    bw_put32(p, 0);
+    memcpy(p + 4, g_blob, len);
+    CHECK_EQ(request(EAI_CMD_UPLOAD_CHUNK, p, 4 + len, NULL), EAI_ST_OK);
+    CHECK_EQ(sent_kinds(EAI_CMD_UPLOAD_CHUNK, k, 4), 1);
+    CHECK_EQ(request(EAI_CMD_UPLOAD_COMMIT, NULL, 0, NULL), EAI_ST_OK);
+    CHECK_EQ(sent_kinds(EAI_CMD_UPLOAD_COMMIT, k, 4), 2);
+    CHECK(k[0] == EAI_KIND_ACCEPTED && k[1] == (EAI_CMD_UPLOAD_COMMIT | EAI_KIND_RESPONSE));
+
+    CHECK_EQ(request(EAI_CMD_INVOKE, invoke, 4, NULL), EAI_ST_OK);
+    CHECK_EQ(sent_kinds(EAI_CMD_INVOKE, k, 4), 2);
+    CHECK(k[0] == EAI_KIND_ACCEPTED && k[1] == (EAI_CMD_INVOKE | EAI_KIND_RESPONSE));
+    g_seq--; /* the same request again: a retry, answered from memory */
+    CHECK_EQ(request(EAI_CMD_INVOKE, invoke, 4, NULL), EAI_ST_OK);
+    CHECK_EQ(sent_kinds(EAI_CMD_INVOKE, k, 4), 1);
+    CHECK_EQ(k[0], EAI_CMD_INVOKE | EAI_KIND_RESPONSE);
+    CHECK_EQ(request(EAI_CMD_INVOKE, bad_invoke, 4, NULL), EAI_ST_BAD_RANGE);
+    CHECK_EQ(sent_kinds(EAI_CMD_INVOKE, k, 4), 1);
+    CHECK_EQ(request(EAI_CMD_TIME_LAYERS, NULL, 0, NULL), EAI_ST_OK);
+    CHECK_EQ(sent_kinds(EAI_CMD_TIME_LAYERS, k, 4), 2);
+    CHECK(k[0] == EAI_KIND_ACCEPTED && k[1] == (EAI_CMD_TIME_LAYERS | EAI_KIND_RESPONSE));
+    CHECK_EQ(request(EAI_CMD_HELLO, v, 2, NULL), EAI_ST_OK);
+    CHECK_EQ(sent_kinds(EAI_CMD_HELLO, k, 4), 1);
+    CHECK_EQ(request(EAI_KIND_ACCEPTED, invoke, 1, NULL), -1);
+    CHECK_EQ(g_out_len, 0);
+}
+
 int main(void)
 {
     test_layout();
     test_power_cuts();
     test_write_text();
+    test_accepted();
     printf("test_app: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

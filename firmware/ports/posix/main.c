@@ -1,18 +1,21 @@
 /* edgeai-sim: the edgeai firmware as a host process, a simulated board.
  *
- *   edgeai-sim --flash PATH [--flash-size BYTES] [--board NAME]
+ *   edgeai-sim --flash PATH [--flash-size BYTES] [--board NAME] [--lifeline-fd FD]
  *              [--rx-bytes N] [--erase-ms-per-sector MS] [--write-ms-per-page MS]
  *              [--map-bytes N]
  *
  * The flash is the file PATH (created filled with 0xFF if absent or empty; default size
- * 4 MiB, a multiple of 4096; an existing file of another size is an error), mapped shared
- * so that its contents survive a kill -9. The UART is a new pseudo-terminal; the one line
+ * 4 MiB, a multiple of 4096; an existing file of another size is an error), locked while
+ * the simulator runs; every write reaches the file at once, so its contents survive a
+ * kill -9 (port.c). The UART is a new pseudo-terminal; the one line
  *
  *   edgeai-sim: port /dev/pts/N
  *
- * on stdout names it. The simulator then serves docs/protocol.md until SIGTERM or SIGINT
- * (exit status 0). Errors go to stderr: exit status 2 for bad arguments, 1 otherwise.
- * Cycle counts are host nanoseconds (CLOCK_MONOTONIC).
+ * on stdout names it. The simulator then serves docs/protocol.md until SIGTERM or SIGINT or,
+ * with --lifeline-fd FD, until FD (the read end of a pipe whose write end the host keeps)
+ * reaches its end: the host has gone, however it ended (exit status 0). Errors go to stderr:
+ * exit status 2 for bad arguments, 3 when another process holds PATH's lock (another board
+ * uses that flash), 1 otherwise. Cycle counts are host nanoseconds (CLOCK_MONOTONIC).
  *
  * By default the board is ideal. The other options make it behave like a real chip (port.c):
  * --rx-bytes N keeps at most N received bytes that the app has not read yet, dropping the
@@ -28,6 +31,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +44,7 @@
 #include "sim.h"
 
 #define DEFAULT_FLASH_BYTES (4u * 1024u * 1024u)
-#define POLL_MS 100u
+#define POLL_MS 100u                       /* also how often the lifeline is looked at */
 #define MIN_RX_BYTES 64u                   /* --rx-bytes: fewer would not hold a request */
 #define MAX_RX_BYTES (16u * 1024u * 1024u)
 
@@ -57,8 +61,9 @@ static int usage(const char *msg)
     if (msg)
         fprintf(stderr, "edgeai-sim: %s\n", msg);
     fprintf(stderr, "usage: edgeai-sim --flash PATH [--flash-size BYTES (default %u)] "
-                    "[--board NAME (default sim)] [--rx-bytes N] [--erase-ms-per-sector MS] "
-                    "[--write-ms-per-page MS] [--map-bytes N]\n", DEFAULT_FLASH_BYTES);
+                    "[--board NAME (default sim)] [--lifeline-fd FD] [--rx-bytes N] "
+                    "[--erase-ms-per-sector MS] [--write-ms-per-page MS] [--map-bytes N]\n",
+            DEFAULT_FLASH_BYTES);
     return 2;
 }
 
@@ -86,6 +91,24 @@ static int parse_ms(const char *s, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* Whether the host has gone: its end of the lifeline pipe is closed (end of file). A byte the
+ * host writes is read and ignored. */
+static int host_gone(int fd)
+{
+    struct pollfd pfd;
+    char c;
+    ssize_t n;
+    if (fd < 0)
+        return 0;
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) <= 0)
+        return 0;
+    n = read(fd, &c, 1);
+    return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
 }
 
 /* Raw bytes: no echo, no line editing, no CR/LF translation, no signals, 8 bits. */
@@ -132,7 +155,8 @@ int main(int argc, char **argv)
 {
     const char *flash = NULL, *board = "sim", *port;
     unsigned long long flash_size = DEFAULT_FLASH_BYTES;
-    uint32_t rx_bytes = UINT32_MAX, map_bytes = UINT32_MAX;
+    uint32_t rx_bytes = UINT32_MAX, map_bytes = UINT32_MAX, lifeline_arg;
+    int lifeline = -1, opened;
     double erase_ms = 0.0, write_ms = 0.0;
     char err[512];
     struct sigaction sa;
@@ -155,6 +179,11 @@ int main(int argc, char **argv)
             flash_size = strtoull(argv[++i], &end, 0);
             if (errno || *end || end == argv[i])
                 return usage("--flash-size takes a number of bytes");
+        } else if (strcmp(a, "--lifeline-fd") == 0) {
+            if (parse_u32(argv[++i], 0u, 65535u, &lifeline_arg) != 0 ||
+                fcntl((int)lifeline_arg, F_GETFD) < 0)
+                return usage("--lifeline-fd takes an open file descriptor");
+            lifeline = (int)lifeline_arg;
         } else if (strcmp(a, "--rx-bytes") == 0) {
             if (parse_u32(argv[++i], MIN_RX_BYTES, MAX_RX_BYTES, &rx_bytes) != 0)
                 return usage("--rx-bytes takes a number of bytes from 64 to 16 MiB");
@@ -178,9 +207,10 @@ int main(int argc, char **argv)
         return usage("--flash-size must be a multiple of 4096 from 16384 to 2 GiB");
     if (*board == 0 || strlen(board) > 64)
         return usage("--board takes a name of 1 to 64 characters");
-    if (sim_flash_open(flash, (uint32_t)flash_size, err, sizeof err) != 0) {
+    opened = sim_flash_open(flash, (uint32_t)flash_size, err, sizeof err);
+    if (opened != 0) {
         fprintf(stderr, "edgeai-sim: %s\n", err);
-        return 1;
+        return opened == SIM_FLASH_IN_USE ? 3 : 1;
     }
     master = open_pty(&slave, &port);
     if (master < 0) {
@@ -210,7 +240,7 @@ int main(int argc, char **argv)
     printf("edgeai-sim: port %s\n", port);
     fflush(stdout);
     (void)eai_app_init();
-    while (!g_stop)
+    while (!g_stop && !host_gone(lifeline))
         (void)eai_app_poll(POLL_MS);
     if (rx_bytes != UINT32_MAX) {
         uint64_t received, dropped;

@@ -1,6 +1,14 @@
 /* The port seam (include/edgeai_port.h) for the posix simulated board: the UART is the
- * master side of a pseudo-terminal, the flash a file mapped MAP_SHARED, and "cycles" are
- * host CLOCK_MONOTONIC nanoseconds.
+ * master side of a pseudo-terminal, the flash a file, and "cycles" are host CLOCK_MONOTONIC
+ * nanoseconds.
+ *
+ * The flash file is the board's flash chip, and the board's alone: it is locked (flock,
+ * exclusive) while the simulator runs, so a second board on the same file is refused. The
+ * board works on its own copy of the flash, read from the file at start and written through
+ * to it on every write and erase (so the file holds every write even after a kill -9): what
+ * the app maps, checks and runs is that copy, and nothing written to the file underneath
+ * (by a process that ignores the lock) can change a model the app has validated. The next
+ * start reads the file again, and the app checks what it reads.
  *
  * By default the simulated board is ideal: the kernel's pty buffer holds whatever the host
  * writes, flash operations take no time, and any model maps. main.c's options make it behave
@@ -22,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,9 +42,11 @@
 #define WRITE_STALL_MS 1000 /* give up on a write nobody reads for this long */
 #define PAGE_BYTES 256u      /* the NOR flash's program page */
 #define DRAIN_BYTES 4096u    /* bytes taken from the pty per read() */
+#define LOCK_TRIES 10        /* opens of a flash file that keeps being replaced under us */
 
-static uint8_t *g_flash;
+static uint8_t *g_flash; /* the board's copy of its flash */
 static uint32_t g_flash_size;
+static int g_flash_fd = -1; /* the flash file, open and locked */
 static int g_uart = -1;
 static const char *g_board = "sim";
 
@@ -47,53 +58,130 @@ static uint64_t g_rx_total, g_rx_dropped;
 static double g_erase_ms_per_sector, g_write_ms_per_page;
 static uint32_t g_map_bytes = UINT32_MAX;
 
+/* Write the copy's bytes [off, off + n) to the file. 0, or -1 (errno set). */
+static int write_through(uint32_t off, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = pwrite(g_flash_fd, g_flash + off + done, n - done, (off_t)off + (off_t)done);
+        if (w > 0)
+            done += (size_t)w;
+        else if (!(w < 0 && errno == EINTR))
+            return -1;
+    }
+    return 0;
+}
+
+/* Read the file's first `size` bytes into the copy. 0, or -1 (errno set, or 0 if the file
+ * is shorter). */
+static int read_all(uint32_t size)
+{
+    size_t done = 0;
+    while (done < size) {
+        ssize_t r = pread(g_flash_fd, g_flash + done, size - done, (off_t)done);
+        if (r > 0) {
+            done += (size_t)r;
+        } else if (r == 0) {
+            errno = 0;
+            return -1;
+        } else if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Open `path` (creating it) and lock it, exclusively and without waiting. A writer that
+ * replaces the file (edgeai flash writes a copy and renames it over the old one) locks the
+ * copy before the rename, so the file locked here must still be the one at `path`, or it
+ * is opened again. The fd, or -1 with a message in `err` and, if another process holds the
+ * lock, SIM_FLASH_IN_USE in *why (else -1). */
+static int open_locked(const char *path, char *err, size_t err_len, int *why)
+{
+    int tries;
+    *why = -1;
+    for (tries = 0; tries < LOCK_TRIES; tries++) {
+        struct stat held, named;
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            snprintf(err, err_len, "%s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            const int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK) {
+                snprintf(err, err_len, "%s is in use by another board (it holds the file's lock): "
+                         "wait for it to stop, or give this board another --flash file", path);
+                *why = SIM_FLASH_IN_USE;
+            } else {
+                snprintf(err, err_len, "%s: cannot lock it: %s", path, strerror(e));
+            }
+            return -1;
+        }
+        if (fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev &&
+            held.st_ino == named.st_ino)
+            return fd;
+        close(fd); /* replaced (or removed) between the open and the lock */
+    }
+    snprintf(err, err_len, "%s keeps being replaced by another process; stop it and retry", path);
+    return -1;
+}
+
 int sim_flash_open(const char *path, uint32_t size, char *err, size_t err_len)
 {
     struct stat st;
-    int fd = open(path, O_RDWR | O_CREAT, 0644), fresh;
+    int fresh, why;
     void *p;
-    if (fd < 0) {
+    g_flash_fd = open_locked(path, err, err_len, &why);
+    if (g_flash_fd < 0)
+        return why;
+    if (fstat(g_flash_fd, &st) != 0) {
         snprintf(err, err_len, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, err_len, "%s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
+        goto fail;
     }
     fresh = st.st_size == 0;
     if (!fresh && (uint64_t)st.st_size != size) {
         snprintf(err, err_len, "%s holds %lld bytes of flash, not the %lu asked for (--flash-size)",
                  path, (long long)st.st_size, (unsigned long)size);
-        close(fd);
-        return -1;
+        goto fail;
     }
-    if (fresh && ftruncate(fd, (off_t)size) != 0) {
-        snprintf(err, err_len, "%s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
-        snprintf(err, err_len, "%s: mmap: %s", path, strerror(errno));
-        return -1;
+        snprintf(err, err_len, "cannot allocate %lu bytes of flash: %s", (unsigned long)size,
+                 strerror(errno));
+        goto fail;
     }
     g_flash = (uint8_t *)p;
     g_flash_size = size;
-    if (fresh)
+    if (fresh) {
         memset(g_flash, 0xFF, size); /* erased flash */
+        if (write_through(0, size) != 0) {
+            snprintf(err, err_len, "%s: %s", path, strerror(errno));
+            goto fail;
+        }
+    } else if (read_all(size) != 0) {
+        snprintf(err, err_len, "%s: %s", path,
+                 errno ? strerror(errno) : "shorter than it was a moment ago");
+        goto fail;
+    }
     return 0;
+fail:
+    sim_flash_close();
+    return -1;
 }
 
 void sim_flash_close(void)
 {
     if (g_flash) {
-        msync(g_flash, g_flash_size, MS_SYNC);
+        (void)fsync(g_flash_fd);
         munmap(g_flash, g_flash_size);
     }
+    if (g_flash_fd >= 0)
+        close(g_flash_fd); /* which releases the lock */
     g_flash = NULL;
     g_flash_size = 0;
+    g_flash_fd = -1;
 }
 
 void sim_set_uart(int fd) { g_uart = fd; }
@@ -279,6 +367,8 @@ int eai_port_flash_write(uint32_t off, const void *src, size_t n)
     d = g_flash + off;
     for (i = 0; i < n; i++)
         d[i] &= s[i]; /* NOR flash: programming clears bits only */
+    if (write_through(off, n) != 0)
+        return EAI_PORT_ERR_IO;
     if (n > 0 && g_write_ms_per_page > 0)
         chip_busy(g_write_ms_per_page * (double)((off + n - 1u) / PAGE_BYTES - off / PAGE_BYTES + 1u));
     return EAI_PORT_OK;
@@ -289,6 +379,8 @@ int eai_port_flash_erase(uint32_t off, size_t n)
     if (!in_flash(off, n) || off % EAI_PORT_SECTOR_BYTES || n % EAI_PORT_SECTOR_BYTES)
         return EAI_PORT_ERR_ARG;
     memset(g_flash + off, 0xFF, n);
+    if (write_through(off, n) != 0)
+        return EAI_PORT_ERR_IO;
     if (n > 0 && g_erase_ms_per_sector > 0)
         chip_busy(g_erase_ms_per_sector * (double)(n / EAI_PORT_SECTOR_BYTES));
     return EAI_PORT_OK;
@@ -310,7 +402,7 @@ uint64_t eai_port_cycles(void)
 /* A host process cannot count its own instructions cheaply: none. */
 uint64_t eai_port_instret(void) { return EAI_PORT_NO_COUNT; }
 
-/* The flash file is mapped whole, unless --map-bytes says otherwise. */
+/* The flash is mapped whole, unless --map-bytes says otherwise. */
 uint32_t eai_port_flash_map_bytes(void) { return g_map_bytes; }
 
 /* No watchdog in a host process. */

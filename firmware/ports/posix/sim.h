@@ -5,10 +5,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Open (or create, filled with 0xFF) the flash file of `size` bytes and map it shared, so
- * every write reaches the file even if the process is killed. 0, or -1 with a message in
- * `err` (of `err_len` bytes). */
+/* Open (or create, filled with 0xFF) the flash file of `size` bytes, lock it (flock,
+ * exclusive, no waiting) and read it into the board's own copy of its flash, which every
+ * write and erase then writes through to the file (so the file holds it even if the process
+ * is killed). 0; SIM_FLASH_IN_USE if another process holds the file's lock; -1 otherwise;
+ * with a message in `err` (of `err_len` bytes) when not 0. */
+#define SIM_FLASH_IN_USE (-2)
 int sim_flash_open(const char *path, uint32_t size, char *err, size_t err_len);
+
+/* Write the flash file out to its disk, drop the copy and release the lock. */
 void sim_flash_close(void);
 
 /* The master side of the pseudo-terminal that is the board's UART. */
